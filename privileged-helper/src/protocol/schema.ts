@@ -1,0 +1,219 @@
+/**
+ * The helper's socket contract: one closed union of operations, each with a strict params schema and a
+ * result type. Clients ignore unknown fields in what they receive; the helper rejects unknown fields in
+ * what it receives (`.strict()`). Only additive changes inside a protocol major version.
+ */
+import { z } from 'zod';
+
+export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_MIN = 1;
+
+/** Sandbox and pool names: safe as a cgroup, directory, and hostname component. */
+export const NAME_RE = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
+export const nameSchema = z
+  .string()
+  .regex(NAME_RE, 'a name is 1-63 characters: lowercase letters, digits, and _ . - (starting with a letter or digit)');
+
+const absPath = z
+  .string()
+  .min(1)
+  .max(4096)
+  .refine((p) => p.startsWith('/') && !p.includes('\0'), 'must be an absolute path');
+
+export const limitsSchema = z
+  .object({
+    memoryBytes: z.number().int().min(4 * 1024 * 1024).max(2 ** 50).optional(),
+    cpus: z.number().min(0.01).max(1024).optional(),
+    cpuWeight: z.number().int().min(1).max(10000).optional(),
+    pidsMax: z.number().int().min(1).max(4_194_304).optional(),
+  })
+  .strict();
+
+export const mountSchema = z.object({ source: absPath, target: absPath, readOnly: z.boolean() }).strict();
+
+export const ttySchema = z
+  .object({ rows: z.number().int().min(1).max(1000), cols: z.number().int().min(1).max(1000) })
+  .strict();
+
+const envSchema = z
+  .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment names are letters, digits and _'), z.string())
+  .refine((env) => Object.values(env).every((v) => !v.includes('\0')), 'environment values cannot contain NUL');
+
+const commandSchema = z
+  .array(z.string().refine((a) => !a.includes('\0'), 'arguments cannot contain NUL'))
+  .min(1, 'a command is required')
+  .max(4096);
+
+export const userSchema = z
+  .object({ uid: z.number().int().min(0).max(2 ** 32 - 2), gid: z.number().int().min(0).max(2 ** 32 - 2) })
+  .strict();
+
+export const sandboxSpecSchema = z
+  .object({
+    name: nameSchema.optional(),
+    command: commandSchema,
+    limits: limitsSchema.default({}),
+    timeoutMs: z.number().int().min(1).max(7 * 24 * 3600 * 1000).optional(),
+    rootfs: absPath.optional(),
+    mounts: z.array(mountSchema).max(64).default([]),
+    env: envSchema.default({}),
+    workdir: absPath.optional(),
+    user: userSchema.optional(),
+    allowListen: z.boolean().default(false),
+    tty: ttySchema.optional(),
+    tmpfsBytes: z.number().int().min(1024 * 1024).max(2 ** 40).optional(),
+    pool: nameSchema.optional(),
+  })
+  .strict();
+export type SandboxSpec = z.infer<typeof sandboxSpecSchema>;
+export type SandboxSpecInput = z.input<typeof sandboxSpecSchema>;
+
+export const SANDBOX_STATUSES = ['creating', 'running', 'paused', 'checkpointing', 'stopped'] as const;
+export type SandboxStatus = (typeof SANDBOX_STATUSES)[number];
+export const EXIT_REASONS = ['exited', 'signaled', 'oom-killed', 'timed-out', 'failed-to-start'] as const;
+export type ExitReason = (typeof EXIT_REASONS)[number];
+
+/** What `--report` writes and what a finished sandbox carries. */
+export interface ExitReport {
+  exitCode: number;
+  signal: string | null;
+  reason: ExitReason;
+  cpuMs: number;
+  memoryPeakBytes: number;
+  startMs: number;
+  wallMs: number;
+  message?: string | undefined;
+}
+
+export interface SandboxInfo {
+  name: string;
+  status: SandboxStatus;
+  command: string[];
+  pid: number | null;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  limits: z.infer<typeof limitsSchema>;
+  pool: string | null;
+  exit: ExitReport | null;
+  cgroup2Path: string | null;
+}
+
+export interface SandboxStats {
+  cpuUsageNs: number;
+  memoryCurrentBytes: number;
+  memoryPeakBytes: number;
+  oomKills: number;
+  pidsCurrent: number;
+  throttledPeriods: number;
+}
+
+const target = z.object({ sandbox: nameSchema }).strict().or(z.object({ exec: z.string().regex(/^x[0-9]+$/) }).strict());
+
+/** Request params, one schema per operation. */
+export const operations = {
+  hello: z
+    .object({
+      protocol: z.tuple([z.number().int().min(0), z.number().int().min(0)]),
+      client: z.string().max(200),
+    })
+    .strict(),
+  'sandbox.create': z
+    .object({
+      spec: sandboxSpecSchema,
+      /** stream the output to this connection (and stdin from it, when `stdin`) */
+      attach: z.boolean().default(false),
+      stdin: z.boolean().default(false),
+      /** remove the sandbox (its files, cgroup, record) as soon as it stops */
+      autoRemove: z.boolean().default(false),
+    })
+    .strict(),
+  'sandbox.list': z.object({}).strict(),
+  'sandbox.inspect': z.object({ name: nameSchema }).strict(),
+  'sandbox.stats': z.object({ name: nameSchema }).strict(),
+  'sandbox.wait': z.object({ name: nameSchema }).strict(),
+  'sandbox.stop': z
+    .object({ name: nameSchema, graceMs: z.number().int().min(0).max(600_000).default(5000) })
+    .strict(),
+  'sandbox.remove': z.object({ name: nameSchema, force: z.boolean().default(false) }).strict(),
+  'sandbox.logs': z.object({ name: nameSchema, follow: z.boolean().default(false) }).strict(),
+  'sandbox.exec': z
+    .object({
+      name: nameSchema,
+      command: commandSchema,
+      env: envSchema.default({}),
+      workdir: absPath.optional(),
+      user: userSchema.optional(),
+      tty: ttySchema.optional(),
+      stdin: z.boolean().default(false),
+    })
+    .strict(),
+  'io.write': z
+    .object({
+      target,
+      /** base64 */
+      data: z.string().max(1024 * 1024).default(''),
+      eof: z.boolean().default(false),
+    })
+    .strict(),
+  'io.resize': z.object({ target, rows: z.number().int().min(1).max(1000), cols: z.number().int().min(1).max(1000) }).strict(),
+  'stream.cancel': z.object({ stream: z.string().max(64) }).strict(),
+} as const;
+
+export type OperationName = keyof typeof operations;
+export const OPERATION_NAMES = Object.keys(operations) as OperationName[];
+export type Params<O extends OperationName> = z.infer<(typeof operations)[O]>;
+export type ParamsInput<O extends OperationName> = z.input<(typeof operations)[O]>;
+
+export interface Results {
+  hello: { protocol: number; helperVersion: string; capabilities: string[]; instance: string };
+  'sandbox.create': { name: string; pid: number; startMs: number; stream: string | null };
+  'sandbox.list': { sandboxes: SandboxInfo[] };
+  'sandbox.inspect': SandboxInfo;
+  'sandbox.stats': SandboxStats;
+  'sandbox.wait': SandboxInfo;
+  'sandbox.stop': SandboxInfo;
+  'sandbox.remove': Record<string, never>;
+  'sandbox.logs': { stream: string };
+  'sandbox.exec': { exec: string; pid: number; stream: string };
+  'io.write': Record<string, never>;
+  'io.resize': Record<string, never>;
+  'stream.cancel': Record<string, never>;
+}
+
+/** Envelope of everything a client sends. */
+export const requestEnvelopeSchema = z
+  .object({
+    type: z.literal('request'),
+    id: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+    op: z.string().max(100),
+    params: z.unknown().optional(),
+  })
+  .strict();
+export const ackEnvelopeSchema = z
+  .object({ type: z.literal('ack'), stream: z.string().max(64), seq: z.number().int().min(0) })
+  .strict();
+export const clientMessageSchema = z.discriminatedUnion('type', [requestEnvelopeSchema, ackEnvelopeSchema]);
+
+export type StreamKind = 'stdout' | 'stderr' | 'event';
+/** Stream frames: output bytes are base64 in `data`; events carry `event`. */
+export interface StreamFrame {
+  type: 'stream';
+  stream: string;
+  seq: number;
+  kind: StreamKind;
+  data?: string;
+  event?: StreamEvent;
+}
+export type StreamEvent =
+  | { type: 'exit'; report: ExitReport }
+  | { type: 'dropped'; frames: number; bytes: number }
+  | { type: 'end' };
+
+export type ResponseFrame =
+  | { type: 'response'; id: number | null; ok: true; result: unknown }
+  | { type: 'response'; id: number | null; ok: false; error: import('../errors/app-error.js').ErrorShape };
+
+export function isOperationName(op: string): op is OperationName {
+  return Object.prototype.hasOwnProperty.call(operations, op);
+}
