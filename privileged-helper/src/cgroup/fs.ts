@@ -1,0 +1,115 @@
+/**
+ * The drivers' doors to the kernel — cgroup files (CgroupFs, faked in unit tests: DESIGN rule 3) and
+ * SIGKILL — plus the parsing and retry rules every cgroup file read or rmdir shares.
+ *
+ * Threat model: callers pass paths the drivers built under their own `ai-sandbox` parents from validated
+ * names; nothing here interprets user input. Values go out in one write() each because cgroup files parse
+ * one value per write: a split write would apply half a value or fail with EINVAL.
+ */
+import * as fs from 'node:fs';
+
+export interface CgroupFs {
+  read(path: string): string;
+  /** one write() of the whole value; throws the kernel's errno (EINVAL, EBUSY, ...) */
+  write(path: string, value: string): void;
+  /** creates one directory; succeeds if it already exists */
+  mkdir(path: string): void;
+  /** throws ENOENT / EBUSY like rmdir(2) so callers decide what is idempotent */
+  rmdir(path: string): void;
+  exists(path: string): boolean;
+  /** names of the child directories (child cgroups), not the control files */
+  readdir(path: string): string[];
+}
+
+export const realCgroupFs: CgroupFs = {
+  read: (path) => fs.readFileSync(path, 'utf8'),
+  write: (path, value) => {
+    const fd = fs.openSync(path, fs.constants.O_WRONLY);
+    try {
+      const buf = Buffer.from(value);
+      const n = fs.writeSync(fd, buf, 0, buf.length);
+      if (n !== buf.length) throw new Error(`short write to ${path}: ${n} of ${buf.length} bytes`);
+    } finally {
+      fs.closeSync(fd);
+    }
+  },
+  mkdir: (path) => {
+    try {
+      fs.mkdirSync(path);
+    } catch (err) {
+      if (errnoOf(err) !== 'EEXIST') throw err;
+    }
+  },
+  rmdir: (path) => fs.rmdirSync(path),
+  exists: (path) => fs.existsSync(path),
+  readdir: (path) =>
+    fs
+      .readdirSync(path, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name),
+};
+
+export function errnoOf(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string'
+    ? err.code
+    : undefined;
+}
+
+/** value of `key` in a flat-keyed file (`key value` per line: cpu.stat, memory.events, oom_control) */
+export function readKeyed(cgfs: CgroupFs, path: string, key: string): number {
+  for (const line of cgfs.read(path).split('\n')) {
+    const [k, v] = line.trim().split(/\s+/);
+    if (k === key && v !== undefined) return Number(v);
+  }
+  return 0;
+}
+
+/** a single-number file, 0 when absent (e.g. memory.peak before 5.19) so stats never fail on old kernels */
+export function readNumber(cgfs: CgroupFs, path: string): number {
+  if (!cgfs.exists(path)) return 0;
+  const n = Number(cgfs.read(path).trim());
+  return Number.isFinite(n) ? n : 0;
+}
+
+export function readPids(cgfs: CgroupFs, procsPath: string): number[] {
+  if (!cgfs.exists(procsPath)) return [];
+  return cgfs
+    .read(procsPath)
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map(Number);
+}
+
+/** a SIGKILLed process usually leaves within a millisecond; back off to 10 ms for the ones stuck in the kernel */
+export function killPollMs(round: number): number {
+  return Math.min(2 ** round, 10);
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * rmdir that tolerates a cgroup already gone, and retries EBUSY: the kernel reports a cgroup busy for a
+ * moment after its last task exits (the exit is still being accounted) even though it is empty.
+ */
+export async function removeCgroupDir(cgfs: CgroupFs, path: string, attempts = 10): Promise<void> {
+  for (let i = 1; ; i++) {
+    try {
+      cgfs.rmdir(path);
+      return;
+    } catch (err) {
+      const code = errnoOf(err);
+      if (code === 'ENOENT') return;
+      if (code !== 'EBUSY' || i >= attempts) throw err;
+      await sleep(10 * i);
+    }
+  }
+}
+
+/** SIGKILL that treats an already-exited process as done (it raced us out of the cgroup) */
+export function sigkill(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch (err) {
+    if (errnoOf(err) !== 'ESRCH') throw err;
+  }
+}
