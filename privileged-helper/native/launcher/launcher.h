@@ -1,0 +1,161 @@
+/*
+ * ai-sandbox-launcher: shared declarations.
+ *
+ * Threat model (whole launcher): the helper (root, trusted for policy) sends plans over stdin; the
+ * launcher still validates every host path it mounts, unmounts or writes so that a confused helper
+ * cannot make it touch host paths outside <state-dir>, cgroupfs and nsfs. The sandboxed command is
+ * fully untrusted: it controls everything inside its overlay root, its pipes/pty, and can race us on
+ * anything it can write. Nothing the command writes is ever parsed by the launcher except the bytes
+ * it sends on its stdout/stderr, which are forwarded verbatim as OUTPUT payloads.
+ */
+#ifndef AI_SANDBOX_LAUNCHER_H
+#define AI_SANDBOX_LAUNCHER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ---- protocol constants (docs/launcher-protocol.md) ---- */
+enum {
+	REQ_SPAWN = 1, REQ_STDIN = 2, REQ_KILL = 3, REQ_RESIZE = 4, REQ_EXEC = 5,
+	REQ_CLEANUP = 6, REQ_UMOUNT = 7, REQ_MARK = 8,
+};
+enum {
+	EV_SPAWNED = 101, EV_SPAWN_FAILED = 102, EV_OUTPUT = 103, EV_EXIT = 104, EV_ACK = 105,
+};
+enum {
+	T_ARG = 1, T_ENV = 2, T_LOWER = 3, T_SANDBOX_DIR = 4, T_TMPFS_BYTES = 5, T_HOSTNAME = 6,
+	T_WORKDIR = 7, T_UID = 8, T_GID = 9, T_MOUNT = 10, T_CGROUP2 = 11, T_CGROUP_PROCS = 12,
+	T_FLAGS = 13, T_ROWS = 14, T_COLS = 15, T_NETNS = 16, T_TARGET = 20, T_PATH = 30, T_KIND = 31,
+	T_PID = 40, T_RECV_NS = 41, T_EXEC_NS = 42, T_ERRNO = 43, T_STAGE = 44, T_MESSAGE = 45,
+	T_STATUS = 46, T_INIT_STATUS = 47, T_EXIT_NS = 48,
+};
+#define FLAG_ALLOW_LISTEN (1ULL << 0)
+#define FLAG_TTY (1ULL << 1)
+#define FLAG_NO_LANDLOCK (1ULL << 2)
+#define FLAGS_KNOWN (FLAG_ALLOW_LISTEN | FLAG_TTY | FLAG_NO_LANDLOCK)
+
+#define MAX_FRAME (16u << 20)
+#define OUTPUT_CHUNK 65536
+#define STDIN_QUEUE_MAX (1u << 20)
+
+/* ---- setup stages: numbers cross the setup pipe, names go into SPAWN_FAILED ---- */
+enum stage {
+	ST_PLAN, ST_TARGET, ST_SANDBOX_DIR, ST_MOUNT_TMPFS, ST_PIPES, ST_PTY, ST_CGROUP2, ST_CGROUP_PROCS_OPEN,
+	ST_NETNS_OPEN, ST_CLONE3, ST_CGROUP_PROCS, ST_SETNS_NETNS, ST_SETNS, ST_SETSID, ST_PDEATHSIG,
+	ST_MOUNT_RSLAVE, ST_MOUNT_OVERLAY, ST_MOUNT_PROC, ST_MASK_PROC, ST_MOUNT_DEV, ST_MOUNT_DEVPTS,
+	ST_MOUNT_SYS, ST_MOUNT_BIND, ST_MOUNT_TMP, ST_SETHOSTNAME, ST_LOOPBACK, ST_PIVOT_ROOT,
+	ST_UMOUNT_OLDROOT, ST_CAPBSET, ST_DUMPABLE, ST_FORK_COMMAND, ST_SIGNALS, ST_TTY, ST_STDIO,
+	ST_WORKDIR, ST_SECUREBITS, ST_SETGROUPS, ST_SETRESGID, ST_SETRESUID, ST_CAPABILITIES,
+	ST_NO_NEW_PRIVS, ST_LANDLOCK, ST_SECCOMP, ST_EXECVE, ST_COUNT
+};
+const char *stage_name(unsigned stage);
+
+/* ---- decoded request (pointers into the request frame; valid while it is handled) ---- */
+struct str { const char *p; uint32_t len; };
+#define PLAN_MAX_REPEAT 4096
+#define MAX_CGROUP_PROCS 8
+struct plan {
+	uint32_t n_arg, n_env, n_lower, n_mount, n_procs;
+	struct str *arg, *env, *lower, *mount, *procs; /* malloc'd arrays of n_* */
+	struct str sandbox_dir, hostname, workdir, cgroup2, netns, path;
+	uint64_t tmpfs_bytes, uid, gid, flags, rows, cols, target, kind;
+	uint64_t have; /* bit per tag seen (single-valued tags) */
+};
+#define HAVE(pl, tag) (((pl)->have >> (tag)) & 1)
+int plan_decode(int type, const uint8_t *body, uint32_t len, struct plan *pl, const char **why);
+void plan_free(struct plan *pl);
+char *str_dup0(struct str s); /* NUL-terminated heap copy */
+bool str_has_nul(struct str s);
+
+/* ---- hardened command setup shared by SPAWN (child of the init) and EXEC ---- */
+struct cmd_spec {
+	char **argv, **envp;
+	const char *workdir;
+	uid_t uid;
+	gid_t gid;
+	bool tty, allow_listen, no_landlock;
+	int in_fd, out_fd, err_fd; /* child ends; with TTY all three are the pty slave */
+	int setup_fd;              /* CLOEXEC write end of the setup pipe */
+};
+void command_exec(const struct cmd_spec *c) __attribute__((noreturn));
+void child_fail(int setup_fd, unsigned stage, int err) __attribute__((noreturn));
+char **strv_from(const struct str *v, uint32_t n);
+
+/* ---- global launcher state ---- */
+struct globals {
+	char *state_dir, *sb_dir, *base_dir; /* realpaths */
+	int cap_last_cap;
+	int landlock_abi;
+	int self_pidns_fd;
+	int self_pidfd; /* lets a fresh child notice a launcher that died before PDEATHSIG was set */
+	struct rlimit_saved { unsigned long cur, max; } nofile;
+};
+extern struct globals G;
+
+/* ---- util.c ---- */
+uint64_t now_ns(void);
+void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int write_all(int fd, const void *buf, size_t len);
+int close_fds_except(const int *keep, int n);
+int write_file_str(int fd, const char *s);
+pid_t sys_clone3(uint64_t flags, int *pidfd, int cgroup_fd);
+int sys_pidfd_open(pid_t pid);
+int sys_pidfd_send_signal(int pidfd, int sig);
+
+/* ---- mounts.c ---- */
+int statedir_setup(const char *arg);
+int validate_sandbox_dir(struct str s, char **out_real, const char **why);
+int path_under(const char *path, const char *dir_real, char **out_real, const char **why);
+int sandbox_tmpfs_create(const char *dir, uint64_t bytes);
+void sandbox_tmpfs_destroy(const char *dir);
+int do_cleanup(struct str dir, const char **why);
+int do_umount(struct str path, const char **why);
+int do_mark(struct str path, uint64_t kind, const char **why);
+struct root_spec {
+	const char *dir;        /* SANDBOX_DIR (tmpfs) */
+	const char *overlay_opts;
+	const char *hostname;
+	struct str *mounts;
+	uint32_t n_mounts;
+};
+void build_root(const struct root_spec *r, int setup_fd); /* in the init; fails via child_fail */
+char *overlay_options(const struct plan *pl, const char *dir, const char **why);
+int validate_lowers(const struct plan *pl, const char **why);
+int validate_mounts(const struct plan *pl, const char **why);
+
+/* ---- caps.c ---- */
+int drop_bounding_set(void);
+int lock_securebits(void);
+int clear_capabilities(void);
+int keep_only_cap_kill(void);
+
+/* ---- seccomp.c ---- */
+int seccomp_prepare(void);             /* at startup: compile both filter variants */
+int seccomp_install(bool allow_listen); /* in the command, last step before execve */
+
+/* ---- landlock.c ---- */
+int landlock_abi_version(void);
+int landlock_apply(bool allow_listen); /* returns 0 when not supported */
+
+/* ---- spawn.c / exec.c / main.c ---- */
+struct sandbox;
+void handle_spawn(uint32_t id, struct plan *pl, uint64_t recv_ns);
+void handle_exec(uint32_t id, struct plan *pl, uint64_t recv_ns);
+int open_cgroup2(const char *path, const char **why);
+int open_cgroup_procs(const char *path, const char **why);
+
+/* ---- probe.c ---- */
+int probe_main(void);
+
+#endif
+
+/* Debug-only phase timing (make TIMING=1): children stamp CLOCK_MONOTONIC into a shared page and
+ * the launcher logs the deltas at SPAWNED. Compiled out otherwise. */
+#ifdef LAUNCHER_TIMING
+extern uint64_t *tmark;
+#define TMARK(i) (tmark[(i)] = now_ns())
+#else
+#define TMARK(i) ((void)0)
+#endif

@@ -1,0 +1,700 @@
+#!/usr/bin/env python3
+"""Root integration tests (and a small benchmark) for ai-sandbox-launcher.
+
+Speaks docs/launcher-protocol.md over the launcher's stdin/stdout. Everything lives in a private
+state dir (/run/ai-sandbox-test-native-PID) and private cgroups (ai-sandbox-test/run-PID under the
+cgroup2 and pids hierarchies); all of it is unmounted/removed at the end, also on failure. Escape
+checks only try calls that would be harmless if they succeeded (mount onto a dir we made, etc.).
+
+usage: drive.py --launcher PATH [--bench N] [--keep-going]
+"""
+import argparse, ctypes, errno, os, queue, shutil, signal, struct, subprocess, sys, threading, time, traceback
+
+# ---- protocol -----------------------------------------------------------------------------------
+SPAWN, STDIN, KILL, RESIZE, EXEC, CLEANUP, UMOUNT, MARK = 1, 2, 3, 4, 5, 6, 7, 8
+SPAWNED, SPAWN_FAILED, OUTPUT, EXIT, ACK = 101, 102, 103, 104, 105
+T = dict(ARG=1, ENV=2, LOWER=3, SANDBOX_DIR=4, TMPFS_BYTES=5, HOSTNAME=6, WORKDIR=7, UID=8, GID=9,
+         MOUNT=10, CGROUP2=11, CGROUP_PROCS=12, FLAGS=13, ROWS=14, COLS=15, NETNS=16, TARGET=20,
+         PATH=30, KIND=31, PID=40, RECV_NS=41, EXEC_NS=42, ERRNO=43, STAGE=44, MESSAGE=45,
+         STATUS=46, INIT_STATUS=47, EXIT_NS=48)
+TN = {v: k for k, v in T.items()}
+ALLOW_LISTEN, TTY, NO_LANDLOCK = 1, 2, 4
+INT_TAGS = {5, 8, 9, 13, 14, 15, 20, 31, 40, 41, 42, 43, 46, 47, 48}
+
+
+def tlv(tag, v):
+    if isinstance(v, int):
+        return struct.pack('<BIQ', tag, 8, v)
+    if isinstance(v, str):
+        v = v.encode()
+    return struct.pack('<BI', tag, len(v)) + v
+
+
+def frame(typ, ident, body):
+    return struct.pack('<IBI', len(body) + 5, typ, ident) + body
+
+
+def parse_tlv(body):
+    out, off = {}, 0
+    while off < len(body):
+        tag, ln = struct.unpack_from('<BI', body, off)
+        off += 5
+        v = body[off:off + ln]
+        off += ln
+        name = TN.get(tag, tag)
+        out[name] = struct.unpack('<Q', v)[0] if tag in INT_TAGS else v
+    return out
+
+
+class Launcher:
+    def __init__(self, path, state):
+        self.state = state
+        self.p = subprocess.Popen([path, '--state-dir', state], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+        self.events = {}
+        self.cv = threading.Condition()
+        self.log = []
+        self.eof = False
+        self.next_id = 1
+        threading.Thread(target=self._read, daemon=True).start()
+        threading.Thread(target=self._err, daemon=True).start()
+
+    def _read(self):
+        f = self.p.stdout
+        def readn(n):
+            b = b''
+            while len(b) < n:
+                c = f.read(n - len(b))
+                if not c:
+                    return None
+                b += c
+            return b
+        while True:
+            h = readn(4)
+            if h is None:
+                break
+            (ln,) = struct.unpack('<I', h)
+            b = readn(ln)
+            if b is None:
+                break
+            typ, ident = struct.unpack_from('<BI', b)
+            body = b[5:]
+            ev = (typ, body[0], body[1:]) if typ == OUTPUT else (typ, parse_tlv(body))
+            with self.cv:
+                self.events.setdefault(ident, []).append(ev)
+                self.cv.notify_all()
+        with self.cv:
+            self.eof = True
+            self.cv.notify_all()
+
+    def _err(self):
+        for line in self.p.stderr:
+            self.log.append(line.decode(errors='replace').rstrip())
+
+    def id(self):
+        self.next_id += 1
+        return self.next_id
+
+    def send(self, typ, ident, body=b''):
+        self.p.stdin.write(frame(typ, ident, body))
+
+    def wait_for(self, ident, types, timeout=10):
+        """Wait until an event of one of `types` for ident; returns all events so far for ident."""
+        end = time.time() + timeout
+        with self.cv:
+            while True:
+                evs = self.events.get(ident, [])
+                if any(e[0] in types for e in evs):
+                    return list(evs)
+                left = end - time.time()
+                if left <= 0 or self.eof:
+                    raise AssertionError('timeout waiting for %s on id %d; got %r; log tail %r'
+                                         % (types, ident, evs, self.log[-5:]))
+                self.cv.wait(left)
+
+    def pop(self, ident):
+        with self.cv:
+            return self.events.pop(ident, [])
+
+    def control(self, typ, body):
+        i = self.id()
+        self.send(typ, i, body)
+        evs = self.wait_for(i, {ACK})
+        self.pop(i)
+        return evs[-1][1]
+
+
+# ---- environment ------------------------------------------------------------------------------
+PID = os.getpid()
+STATE = '/run/ai-sandbox-test-native-%d' % PID
+CG2 = '/sys/fs/cgroup/unified/ai-sandbox-test/run-%d' % PID
+CGPIDS = '/sys/fs/cgroup/pids/ai-sandbox-test/run-%d' % PID
+ENV = ['PATH=/usr/local/bin:/usr/bin:/bin', 'HOME=/root', 'LANG=C.UTF-8']
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+def mounts_under(prefix):
+    out = []
+    with open('/proc/self/mountinfo') as f:
+        for line in f:
+            mp = line.split()[4].encode().decode('unicode_escape')
+            if mp == prefix or mp.startswith(prefix + '/'):
+                out.append(mp)
+    return out
+
+
+def umount(path):
+    libc.umount2(path.encode(), 2)  # MNT_DETACH
+
+
+def cleanup_env():
+    for mp in sorted(set(mounts_under(STATE)), key=len, reverse=True):
+        for _ in range(5):
+            if mp not in mounts_under(STATE):
+                break
+            umount(mp)
+    if mounts_under(STATE):
+        print('WARNING: mounts remain under %s, not removing it' % STATE)
+    elif os.path.isdir(STATE):
+        shutil.rmtree(STATE)
+    for d in (CG2, CGPIDS):
+        for _ in range(50):
+            try:
+                if os.path.isdir(d):
+                    os.rmdir(d)
+                break
+            except OSError:
+                time.sleep(0.1)
+    for d in (os.path.dirname(CG2), os.path.dirname(CGPIDS)):
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass
+
+
+def build_skeleton(L):
+    """<state>/base/host: hides secrets of the host root (what the helper will do for real)."""
+    host = STATE + '/base/host'
+    os.makedirs(host, exist_ok=True)
+    for d in ('/root', '/home', '/run', '/tmp', '/mnt', '/work', '/var/tmp', '/srv'):
+        a = L.control(MARK, tlv(T['PATH'], host + d) + tlv(T['KIND'], 2))
+        assert a['ERRNO'] == 0, a
+    for f in ('/etc/shadow', '/etc/gshadow', '/etc/shadow-', '/etc/gshadow-', '/etc/ssh'):
+        a = L.control(MARK, tlv(T['PATH'], host + f) + tlv(T['KIND'], 1))
+        assert a['ERRNO'] == 0, a
+    return host
+
+
+def spawn_body(argv, name, host, hostname='sbx', flags=0, uid=0, gid=0, workdir='/', mounts=(),
+               env=ENV, extra=b'', cgroup2=None, procs=None):
+    b = b''.join(tlv(T['ARG'], a) for a in argv)
+    b += b''.join(tlv(T['ENV'], e) for e in env)
+    b += tlv(T['LOWER'], host) + tlv(T['LOWER'], '/')
+    b += tlv(T['SANDBOX_DIR'], STATE + '/sb/' + name) + tlv(T['TMPFS_BYTES'], 64 << 20)
+    b += tlv(T['HOSTNAME'], hostname) + tlv(T['WORKDIR'], workdir) + tlv(T['UID'], uid) + tlv(T['GID'], gid)
+    for m in mounts:
+        b += tlv(T['MOUNT'], m)
+    b += tlv(T['CGROUP2'], cgroup2 or CG2)
+    for p in (procs if procs is not None else [CGPIDS + '/cgroup.procs']):
+        b += tlv(T['CGROUP_PROCS'], p)
+    b += tlv(T['FLAGS'], flags) + extra
+    return b
+
+
+class Ctx:
+    def __init__(self, L, host):
+        self.L, self.host, self.n = L, host, 0
+
+    def spawn(self, argv, **kw):
+        self.n += 1
+        name = kw.pop('name', 't%d' % self.n)
+        i = self.L.id()
+        self.L.send(SPAWN, i, spawn_body(argv, name, self.host, **kw))
+        return i, name
+
+    def run(self, argv, stdin=None, timeout=15, **kw):
+        i, name = self.spawn(argv, **kw)
+        if stdin is not None:
+            self.L.send(STDIN, i, stdin)
+            self.L.send(STDIN, i, b'')
+        evs = self.L.wait_for(i, {EXIT, SPAWN_FAILED}, timeout)
+        self.L.pop(i)
+        self.cleanup(name)
+        return Result(evs)
+
+    def cleanup(self, name):
+        a = self.L.control(CLEANUP, tlv(T['SANDBOX_DIR'], STATE + '/sb/' + name))
+        assert a['ERRNO'] == 0, a
+
+
+class Result:
+    def __init__(self, evs):
+        self.evs = evs
+        self.types = [e[0] for e in evs]
+        self.out = b''.join(e[2] for e in evs if e[0] == OUTPUT and e[1] == 1)
+        self.err = b''.join(e[2] for e in evs if e[0] == OUTPUT and e[1] == 2)
+        self.exit = next((e[1] for e in evs if e[0] == EXIT), None)
+        self.spawned = next((e[1] for e in evs if e[0] == SPAWNED), None)
+        self.failed = next((e[1] for e in evs if e[0] == SPAWN_FAILED), None)
+
+    @property
+    def status(self):
+        return self.exit['STATUS'] if self.exit else None
+
+    def __repr__(self):
+        return 'Result(types=%r out=%r err=%r exit=%r failed=%r)' % (self.types, self.out, self.err,
+                                                                    self.exit, self.failed)
+
+
+# ---- tests ------------------------------------------------------------------------------------
+TESTS = []
+NETNS_EXTRA = b''
+
+
+def test(fn):
+    TESTS.append(fn)
+    return fn
+
+
+@test
+def echo_hi(c):
+    r = c.run(['/bin/echo', 'hi'])
+    assert r.types[0] == SPAWNED and r.types[-1] == EXIT, r
+    assert r.types.index(SPAWNED) < r.types.index(OUTPUT), r
+    assert r.out == b'hi\n' and r.status == 0, r
+    assert r.spawned['EXEC_NS'] >= r.spawned['RECV_NS'] > 0, r
+
+
+@test
+def path_lookup_uses_env_path(c):
+    r = c.run(['echo', 'viaPATH'])
+    assert r.out == b'viaPATH\n' and r.status == 0, r
+
+
+@test
+def nonexistent_command_fails_at_execve_and_leaves_nothing(c):
+    i, name = c.spawn(['/nonexistent'])
+    evs = c.L.wait_for(i, {SPAWN_FAILED, SPAWNED, EXIT})
+    r = Result(evs)
+    assert r.failed and r.failed['STAGE'] == b'execve' and r.failed['ERRNO'] == errno.ENOENT, r
+    assert SPAWNED not in r.types, r
+    assert not mounts_under(STATE + '/sb/' + name), mounts_under(STATE + '/sb')
+    assert not os.path.exists(STATE + '/sb/' + name)
+    c.L.pop(i)
+
+
+@test
+def exit_code_and_signal_propagate(c):
+    r = c.run(['/bin/sh', '-c', 'exit 3'])
+    assert os.WIFEXITED(r.status) and os.WEXITSTATUS(r.status) == 3, r
+    r = c.run(['/bin/sh', '-c', 'kill -TERM $$'])
+    assert os.WIFSIGNALED(r.status) and os.WTERMSIG(r.status) == signal.SIGTERM, r
+    assert os.WIFEXITED(r.exit['INIT_STATUS']) and os.WEXITSTATUS(r.exit['INIT_STATUS']) == 0, r
+
+
+@test
+def kill_sigkill_ends_the_tree(c):
+    i, name = c.spawn(['/bin/sh', '-c', 'sleep 100 & sleep 100 & echo started; wait'])
+    c.L.wait_for(i, {OUTPUT})
+    with open(CG2 + '/cgroup.procs') as f:
+        n = len(f.read().split())
+    assert n >= 4, n  # init, sh, two sleeps
+    t0 = time.time()
+    c.L.send(KILL, i, struct.pack('<Q', 9))
+    r = Result(c.L.wait_for(i, {EXIT}, 5))
+    c.L.pop(i)
+    assert time.time() - t0 < 3
+    assert os.WIFSIGNALED(r.exit['INIT_STATUS']) and os.WTERMSIG(r.exit['INIT_STATUS']) == 9, r
+    with open(CG2 + '/cgroup.procs') as f:
+        assert f.read().split() == [], 'processes left in the cgroup'
+    c.cleanup(name)
+
+
+@test
+def sigterm_is_forwarded_to_the_command_as_non_root(c):
+    i, name = c.spawn(['/bin/sh', '-c', 'echo up; exec sleep 100'], uid=1000, gid=1000)
+    c.L.wait_for(i, {OUTPUT})
+    c.L.send(KILL, i, struct.pack('<Q', 15))
+    r = Result(c.L.wait_for(i, {EXIT}, 5))
+    c.L.pop(i)
+    assert os.WIFSIGNALED(r.status) and os.WTERMSIG(r.status) == 15, r
+    c.cleanup(name)
+
+
+@test
+def stdin_reaches_cat(c):
+    r = c.run(['/bin/cat'], stdin=b'hello through stdin\n')
+    assert r.out == b'hello through stdin\n' and r.status == 0, r
+
+
+@test
+def tty_mode(c):
+    i, name = c.spawn(['/usr/bin/python3', '-S', '-c',
+                       'import os,sys,fcntl,termios,struct;'
+                       'print(os.isatty(0),os.isatty(1),os.isatty(2));'
+                       'print(struct.unpack("hh",fcntl.ioctl(0,termios.TIOCGWINSZ,b"xxxx")));'
+                       'print(repr(sys.stdin.readline()))'],
+                      flags=TTY, extra=tlv(T['ROWS'], 33) + tlv(T['COLS'], 101))
+    c.L.wait_for(i, {SPAWNED})
+    c.L.send(STDIN, i, b'typed\n')
+    r = Result(c.L.wait_for(i, {EXIT}))
+    c.L.pop(i)
+    c.cleanup(name)
+    assert b'True True True' in r.out and b'(33, 101)' in r.out and b"'typed\\n'" in r.out, r
+    assert not r.err, r
+
+
+@test
+def hardening_visible_in_proc_status(c):
+    r = c.run(['/bin/cat', '/proc/self/status'])
+    st = dict(l.split(':', 1) for l in r.out.decode().splitlines() if ':' in l)
+    st = {k: v.strip() for k, v in st.items()}
+    for k in ('CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb'):
+        assert st[k] == '0000000000000000', (k, st[k])
+    assert st['NoNewPrivs'] == '1' and st['Seccomp'] == '2', st
+    r = c.run(['/bin/cat', '/proc/self/status'], uid=1000, gid=1000)
+    assert b'CapEff:\t0000000000000000' in r.out and b'Uid:\t1000\t1000\t1000\t1000' in r.out, r
+
+
+ESCAPES = r'''
+import ctypes, errno, os, socket
+libc = ctypes.CDLL(None, use_errno=True)
+os.makedirs("/tmp/mnt-target", exist_ok=True)
+def sc(name, nr, *args):
+    ctypes.set_errno(0)
+    r = libc.syscall(nr, *args)
+    print(name, r, errno.errorcode.get(ctypes.get_errno(), ctypes.get_errno()))
+sc("mount", 165, b"none", b"/tmp/mnt-target", b"tmpfs", 0, None)
+sc("umount2", 166, b"/tmp/mnt-target", 0)
+sc("unshare", 272, 0x10000000)
+sc("setns", 308, -1, 0)
+sc("ptrace", 101, 16, 1, 0, 0)
+sc("bpf", 321, 0, None, 0)
+sc("chroot", 161, b"/tmp/mnt-target")
+sc("pivot_root", 155, b"/nonexistent-a", b"/nonexistent-b")
+sc("keyctl", 250, 0, 0, 0, 0)
+sc("perf_event_open", 298, None, 0, -1, -1, 0)
+sc("clone_newuser", 56, 0x10000000 | 17, 0, 0, 0, 0)
+sc("clone_newns", 56, 0x00020000 | 17, 0, 0, 0, 0)
+sc("clone3", 435, None, 0)
+sc("personality", 135, 0x0040000)
+sc("open_tree", 428, -100, b"/tmp", 0)
+sc("ioctl_tiocsti", 16, 0, 0x5412, b"x")
+s = socket.socket(); 
+sc("listen", 50, s.fileno(), 1)
+try:
+    socket.socket().bind(("127.0.0.1", 0)); print("tcpbind ok")
+except OSError as e:
+    print("tcpbind", errno.errorcode[e.errno])
+pid = os.fork()
+if pid == 0:
+    os._exit(7)
+print("fork", os.WEXITSTATUS(os.waitpid(pid, 0)[1]))
+'''
+
+
+@test
+def escapes_are_refused(c):
+    r = c.run(['/usr/bin/python3', '-S', '-c', ESCAPES])
+    lines = dict(l.split(' ', 1) for l in r.out.decode().splitlines())
+    expect = {'mount': '-1 EPERM', 'umount2': '-1 EPERM', 'unshare': '-1 EPERM', 'setns': '-1 EPERM',
+              'ptrace': '-1 EPERM', 'bpf': '-1 EPERM', 'chroot': '-1 EPERM', 'pivot_root': '-1 EPERM',
+              'keyctl': '-1 EPERM', 'perf_event_open': '-1 EPERM', 'clone_newuser': '-1 EPERM',
+              'clone_newns': '-1 EPERM', 'clone3': '-1 ENOSYS', 'personality': '-1 EPERM',
+              'open_tree': '-1 EPERM', 'ioctl_tiocsti': '-1 EPERM', 'listen': '-1 EPERM',
+              'tcpbind': 'EACCES', 'fork': '7'}
+    bad = {k: (lines.get(k), v) for k, v in expect.items() if lines.get(k) != v}
+    assert not bad and r.status == 0, (bad, r)
+    r = c.run(['/usr/bin/python3', '-S', '-c',
+               'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(1); print("listening")'],
+              flags=ALLOW_LISTEN)
+    assert r.out == b'listening\n', r
+
+
+@test
+def host_secrets_hidden_and_proc_masked(c):
+    r = c.run(['/bin/sh', '-c', 'test -e /etc/shadow && echo shadow-visible; ls -A /root | wc -l; '
+               'ls -A /run | wc -l; test -e /etc/passwd && echo passwd-ok; cat /proc/timer_list /proc/keys | wc -c; '
+               'echo x > /proc/sys/kernel/hostname 2>/dev/null || echo procsys-ro; '
+               'touch /sys/x 2>/dev/null || echo sys-ro; ls /dev | tr "\\n" " "'])
+    out = r.out.decode().split('\n')
+    assert 'shadow-visible' not in out and out[0] == '0' and out[1] == '0' and out[2] == 'passwd-ok', r
+    assert out[3] == '0' and out[4] == 'procsys-ro' and out[5] == 'sys-ro', r
+    for d in ('null', 'zero', 'urandom', 'tty', 'pts', 'ptmx', 'shm', 'fd', 'stdout'):
+        assert d in out[6].split(), (d, r)
+
+
+@test
+def hostname_and_network(c):
+    r = c.run(['/bin/sh', '-c', 'cat /proc/sys/kernel/hostname; tail -n +3 /proc/net/dev | cut -d: -f1'],
+              hostname='box-42')
+    lines = [l.strip() for l in r.out.decode().splitlines()]
+    assert lines == ['box-42', 'lo'], r
+    r = c.run(['/usr/bin/python3', '-S', '-c',
+               'import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.connect(("127.0.0.1",9));print("lo-up")'])
+    assert r.out == b'lo-up\n', r
+
+
+@test
+def workdir_uid_and_bind_mounts(c):
+    src = STATE + '/bindsrc'
+    os.makedirs(src, exist_ok=True)
+    with open(src + '/f', 'w') as f:
+        f.write('from-host\n')
+    os.chmod(src, 0o777)
+    r = c.run(['/bin/sh', '-c', 'pwd; stat -c %u:%g .; id -u; cat /data/ro/f; '
+               'echo y > /data/ro/g 2>/dev/null || echo ro-refused; echo z > /data/rw/h && echo rw-ok'],
+              uid=1000, gid=1000, workdir='/home/agent/work',
+              mounts=[src.encode() + b'\0/data/ro\0ro', src.encode() + b'\0/data/rw\0rw'])
+    assert r.out.decode().splitlines() == ['/home/agent/work', '1000:1000', '1000', 'from-host', 'ro-refused',
+                                           'rw-ok'], r
+    assert open(src + '/h').read() == 'z\n'
+
+
+@test
+def cgroups_joined(c):
+    i, name = c.spawn(['/bin/sh', '-c', 'cat /proc/self/cgroup; sleep 100'])
+    evs = c.L.wait_for(i, {OUTPUT})
+    r = Result(evs)
+    init = r.spawned['PID']
+    with open(CGPIDS + '/cgroup.procs') as f:
+        assert str(init) in f.read().split()
+    with open(CG2 + '/cgroup.procs') as f:
+        assert str(init) in f.read().split()
+    assert b'0::/\n' in r.out, r  # cgroup namespace rooted at its own cgroup2 dir
+    c.L.send(KILL, i, struct.pack('<Q', 9))
+    c.L.wait_for(i, {EXIT})
+    c.L.pop(i)
+    c.cleanup(name)
+
+
+@test
+def exec_joins_running_sandbox(c):
+    i, name = c.spawn(['/bin/sh', '-c', 'echo $$ > /tmp/mainpid; echo ready; exec sleep 100'], hostname='exec-host')
+    c.L.wait_for(i, {OUTPUT})
+    j = c.L.id()
+    body = b''.join(tlv(T['ARG'], a) for a in
+                    ['/bin/sh', '-c', 'hostname; cat /tmp/mainpid; cat /proc/$(cat /tmp/mainpid)/comm; '
+                     'cat /proc/1/status | grep -c ^Pid; grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/self/status; '
+                     'id -u; read x; echo got-$x'])
+    body += b''.join(tlv(T['ENV'], e) for e in ENV)
+    body += tlv(T['TARGET'], i) + tlv(T['WORKDIR'], '/tmp') + tlv(T['UID'], 1000) + tlv(T['GID'], 1000)
+    body += tlv(T['FLAGS'], 0)
+    c.L.send(EXEC, j, body)
+    c.L.wait_for(j, {SPAWNED, SPAWN_FAILED})
+    c.L.send(STDIN, j, b'line\n')
+    r = Result(c.L.wait_for(j, {EXIT, SPAWN_FAILED}))
+    c.L.pop(j)
+    lines = r.out.decode().splitlines()
+    assert r.spawned and r.status == 0, r
+    assert lines[0] == 'exec-host' and lines[1] == '2' and lines[2] == 'sleep' and lines[3] == '1', r
+    assert lines[4:7] == ['CapEff:\t0000000000000000', 'NoNewPrivs:\t1', 'Seccomp:\t2'], r
+    assert lines[7:] == ['1000', 'got-line'], r
+    # the main sandbox is unaffected
+    assert EXIT not in [e[0] for e in c.L.events.get(i, [])]
+    k = c.L.id()
+    c.L.send(EXEC, k, tlv(T['ARG'], '/nonexistent') + tlv(T['TARGET'], i) + tlv(T['WORKDIR'], '/') +
+             tlv(T['UID'], 0) + tlv(T['GID'], 0) + tlv(T['FLAGS'], 0))
+    r = Result(c.L.wait_for(k, {SPAWN_FAILED, SPAWNED}))
+    c.L.pop(k)
+    assert r.failed and r.failed['STAGE'] == b'execve' and r.failed['ERRNO'] == errno.ENOENT, r
+    c.L.send(KILL, i, struct.pack('<Q', 9))
+    c.L.wait_for(i, {EXIT})
+    c.L.pop(i)
+    c.cleanup(name)
+
+
+@test
+def cleanup_removes_mount(c):
+    i, name = c.spawn(['/bin/true'])
+    c.L.wait_for(i, {EXIT})
+    c.L.pop(i)
+    d = STATE + '/sb/' + name
+    assert mounts_under(d) == [d], mounts_under(d)  # kept for the helper (snapshots read upper/)
+    c.cleanup(name)
+    assert not mounts_under(d) and not os.path.exists(d)
+
+
+@test
+def bad_requests_are_refused(c):
+    L = c.L
+    i = L.id()
+    L.send(SPAWN, i, spawn_body(['/bin/true'], 'bad1', c.host) + tlv(99, 'x'))
+    r = Result(L.wait_for(i, {SPAWN_FAILED, SPAWNED}))
+    L.pop(i)
+    assert r.failed and r.failed['ERRNO'] == errno.EINVAL and r.failed['STAGE'] == b'plan', r
+    i = L.id()
+    body = spawn_body(['/bin/true'], 'x', c.host).replace((STATE + '/sb/x').encode(), b'/tmp/escape-sbdir')
+    body = body.replace(struct.pack('<BI', 4, len(STATE + '/sb/x')), struct.pack('<BI', 4, len('/tmp/escape-sbdir')))
+    L.send(SPAWN, i, body)
+    r = Result(L.wait_for(i, {SPAWN_FAILED, SPAWNED}))
+    L.pop(i)
+    assert r.failed and r.failed['STAGE'] == b'sandbox dir', r
+    assert not os.path.exists('/tmp/escape-sbdir')
+    a = L.control(MARK, tlv(T['PATH'], '/tmp/escape-mark') + tlv(T['KIND'], 1))
+    assert a['ERRNO'] == errno.EPERM and not os.path.exists('/tmp/escape-mark'), a
+    a = L.control(UMOUNT, tlv(T['PATH'], '/proc'))
+    assert a['ERRNO'] == errno.EPERM, a
+    a = L.control(CLEANUP, tlv(T['SANDBOX_DIR'], STATE + '/sb/../base'))
+    assert a['ERRNO'] != 0 and os.path.isdir(STATE + '/base/host'), a
+    i = L.id()
+    L.send(SPAWN, i, spawn_body(['/bin/true'], 'bad2', c.host, cgroup2='/sys/fs/cgroup/pids'))
+    r = Result(L.wait_for(i, {SPAWN_FAILED, SPAWNED}))
+    L.pop(i)
+    assert r.failed and r.failed['STAGE'] == b'cgroup2', r
+    assert not os.path.exists(STATE + '/sb/bad2') and not mounts_under(STATE + '/sb/bad2')
+    i = L.id()
+    L.send(SPAWN, i, spawn_body(['/bin/true'], 'bad3', c.host, workdir='/proc/self/nonexistent/x'))
+    r = Result(L.wait_for(i, {SPAWN_FAILED, SPAWNED}))
+    L.pop(i)
+    assert r.failed and r.failed['STAGE'] == b'workdir', r
+    assert not os.path.exists(STATE + '/sb/bad3') and not mounts_under(STATE + '/sb/bad3')
+
+
+@test
+def many_concurrent_outputs(c):
+    ids = [c.spawn(['/bin/sh', '-c', 'head -c 300000 /dev/zero | tr "\\0" a; echo'])for _ in range(8)]
+    for i, name in ids:
+        r = Result(c.L.wait_for(i, {EXIT}, 20))
+        c.L.pop(i)
+        assert len(r.out) == 300001 and r.status == 0, (len(r.out), r.exit)
+        c.cleanup(name)
+
+
+def stdin_eof_kills_everything(path):
+    L = Launcher(path, STATE)
+    c = Ctx(L, STATE + '/base/host')
+    ids = [c.spawn(['/bin/sh', '-c', 'sleep 100 & echo up; sleep 100']) for _ in range(3)]
+    for i, _ in ids:
+        L.wait_for(i, {OUTPUT})
+    done = c.spawn(['/bin/true'])
+    L.wait_for(done[0], {EXIT})
+    assert len(mounts_under(STATE + '/sb')) >= 5  # the sb tmpfs + 4 sandboxes
+    L.p.stdin.close()
+    assert L.p.wait(10) == 0
+    assert mounts_under(STATE + '/sb') == [STATE + '/sb'], mounts_under(STATE + '/sb')
+    with open(CG2 + '/cgroup.procs') as f:
+        assert f.read().split() == []
+
+
+# ---- benchmark ---------------------------------------------------------------------------------
+def pct(v, p):
+    v = sorted(v)
+    return v[min(len(v) - 1, int(len(v) * p / 100))]
+
+
+def bench(c, n):
+    setup, e2e = [], []
+    for k in range(n):
+        t0 = time.monotonic_ns()
+        i, name = c.spawn(['/bin/true'], name='b%d' % k, extra=NETNS_EXTRA)
+        evs = c.L.wait_for(i, {EXIT, SPAWN_FAILED})
+        t1 = time.monotonic_ns()
+        c.L.pop(i)
+        r = Result(evs)
+        assert r.status == 0, r
+        setup.append((r.spawned['EXEC_NS'] - r.spawned['RECV_NS']) / 1e6)
+        e2e.append((t1 - t0) / 1e6)
+        c.cleanup(name)
+    print('bench /bin/true x%d: SPAWN->execve p50 %.2f ms p90 %.2f ms p99 %.2f ms; '
+          'end-to-end (send SPAWN -> EXIT) p50 %.2f ms p90 %.2f ms' %
+          (n, pct(setup, 50), pct(setup, 90), pct(setup, 99), pct(e2e, 50), pct(e2e, 90)))
+    # memory: idle sandboxes running `sleep`
+    m = min(n, 100)
+    kinds = ('MemAvailable', 'Slab', 'PageTables', 'KernelStack', 'Shmem', 'AnonPages')
+
+    def avail():
+        with open('/proc/meminfo') as f:
+            d = dict(l.split(':') for l in f)
+        return {k: int(d[k].split()[0]) for k in kinds}
+    os.system('sync')
+    time.sleep(0.5)
+    a0 = avail()
+    ids = [c.spawn(['/bin/sleep', '1000'], name='m%d' % k) for k in range(m)]
+    pids = []
+    for i, _ in ids:
+        pids.append(Result(c.L.wait_for(i, {SPAWNED})).spawned['PID'])
+    time.sleep(1)
+    a1 = avail()
+    pss = 0
+    for p in pids:
+        with open('/proc/%d/smaps_rollup' % p) as f:
+            for l in f:
+                if l.startswith('Pss:'):
+                    pss += int(l.split()[1])
+    print('memory: %d idle sandboxes (init + sleep), per sandbox: init Pss %.0f KiB; meminfo deltas (noisy, '
+          'shared machine): %s' % (m, pss / m, ', '.join('%s %+.0f KiB' % (k, (a1[k] - a0[k]) / m) for k in kinds)))
+    for i, _ in ids:
+        c.L.send(KILL, i, struct.pack('<Q', 9))
+    for i, name in ids:
+        c.L.wait_for(i, {EXIT})
+        c.L.pop(i)
+        c.cleanup(name)
+
+
+# ---- main -------------------------------------------------------------------------------------
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--launcher', required=True)
+    ap.add_argument('--bench', type=int, default=0)
+    ap.add_argument('--only')
+    ap.add_argument('--netns', help='bench: join this netns instead of creating one per sandbox')
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print('SKIP: needs root\nnative: 0 passed, 0 failed, 1 skipped')
+        return 0
+    path = os.path.abspath(args.launcher)
+    global NETNS_EXTRA
+    NETNS_EXTRA = tlv(T['NETNS'], args.netns) if args.netns else b''
+    failed = 0
+    passed = 0
+    L = None
+    try:
+        for d in (CG2, CGPIDS):
+            os.makedirs(d)
+        L = Launcher(path, STATE)
+        c = Ctx(L, build_skeleton(L))
+        if args.bench:
+            bench(c, args.bench)
+        else:
+            for t in TESTS:
+                if args.only and args.only not in t.__name__:
+                    continue
+                try:
+                    t(c)
+                    passed += 1
+                    print('ok   ', t.__name__)
+                except Exception:
+                    failed += 1
+                    print('FAIL ', t.__name__)
+                    traceback.print_exc()
+            L.p.stdin.close()
+            rc = L.p.wait(10)
+            assert rc == 0, rc
+            L = None
+            if not args.only:
+                try:
+                    stdin_eof_kills_everything(path)
+                    passed += 1
+                    print('ok    stdin_eof_kills_everything')
+                except Exception:
+                    failed += 1
+                    print('FAIL  stdin_eof_kills_everything')
+                    traceback.print_exc()
+    finally:
+        if L is not None:
+            try:
+                L.p.stdin.close()
+                L.p.wait(10)
+            except Exception:
+                L.p.kill()
+            if failed:
+                print('launcher log tail:\n  ' + '\n  '.join(L.log[-20:]))
+        cleanup_env()
+    if not args.bench:
+        print('native: %d passed, %d failed' % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
