@@ -1,0 +1,166 @@
+/**
+ * Command-line parsing: strict (an unknown flag is an error), with one clear line per mistake naming the
+ * flag, the bad value, and what to write instead. Everything after `--` is the command, verbatim.
+ */
+import type { SandboxSpecInput } from '../protocol/schema.js';
+
+export class UsageError extends Error {}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+
+export function parseSize(flag: string, v: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([bkmgt]?)(?:i?b)?$/i.exec(v.trim());
+  if (!m) throw new UsageError(`${flag}: "${v}" is not a size: write a number with an optional unit, e.g. 256M or 1G`);
+  return Math.round(Number(m[1]) * SIZE_UNITS[m[2]!.toLowerCase()]!);
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+export function parseDuration(flag: string, v: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
+  if (!m) throw new UsageError(`${flag}: "${v}" is not a duration: write e.g. 500ms, 30s, 5m or 1h`);
+  const ms = Math.round(Number(m[1]) * DURATION_UNITS[m[2] ?? 's']!);
+  if (ms <= 0) throw new UsageError(`${flag}: the duration must be more than 0`);
+  return ms;
+}
+
+export function parseNumber(flag: string, v: string, opts: { int?: boolean; min?: number; max?: number } = {}): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || (opts.int && !Number.isInteger(n))) {
+    throw new UsageError(`${flag}: "${v}" is not ${opts.int ? 'a whole number' : 'a number'}`);
+  }
+  if (opts.min !== undefined && n < opts.min) throw new UsageError(`${flag}: ${v} is below the minimum ${opts.min}`);
+  if (opts.max !== undefined && n > opts.max) throw new UsageError(`${flag}: ${v} is above the maximum ${opts.max}`);
+  return n;
+}
+
+export function parseMount(v: string): { source: string; target: string; readOnly: boolean } {
+  const parts = v.split(':');
+  const [source, target, mode] = parts;
+  if (parts.length < 2 || parts.length > 3 || !source || !target || (mode !== undefined && mode !== 'ro' && mode !== 'rw')) {
+    throw new UsageError(`--mount: "${v}" should be SRC:DST or SRC:DST:ro (absolute paths)`);
+  }
+  if (!source.startsWith('/') || !target.startsWith('/')) throw new UsageError(`--mount: "${v}": both paths must be absolute`);
+  return { source, target, readOnly: mode === 'ro' };
+}
+
+export function parseUser(v: string): { uid: number; gid: number } {
+  const m = /^(\d+)(?::(\d+))?$/.exec(v);
+  if (!m) throw new UsageError(`--user: "${v}" should be UID or UID:GID (numbers)`);
+  return { uid: Number(m[1]), gid: Number(m[2] ?? m[1]) };
+}
+
+export interface FlagSpec {
+  /** takes a value */
+  value: boolean;
+  alias?: string;
+  repeat?: boolean;
+}
+
+export interface Parsed {
+  flags: Map<string, string[]>;
+  positionals: string[];
+  /** everything after `--` */
+  command: string[];
+}
+
+/** Parse argv against a closed set of flags. `--flag=value` and `--flag value` both work. */
+export function parseArgs(argv: string[], spec: Record<string, FlagSpec>, opts: { stopAtPositional?: boolean } = {}): Parsed {
+  const aliases = new Map(Object.entries(spec).flatMap(([k, s]) => (s.alias ? [[s.alias, k] as const] : [])));
+  const out: Parsed = { flags: new Map(), positionals: [], command: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') {
+      out.command = argv.slice(i + 1);
+      break;
+    }
+    if (a.startsWith('-') && a !== '-') {
+      // combined short flags such as -it
+      if (/^-[a-zA-Z]{2,}$/.test(a)) {
+        argv.splice(i + 1, 0, ...a.slice(1).split('').map((c) => `-${c}`));
+        continue;
+      }
+      const eq = a.indexOf('=');
+      const rawName = eq >= 0 ? a.slice(0, eq) : a;
+      const name = aliases.get(rawName) ?? rawName;
+      const s = spec[name];
+      if (!s) throw new UsageError(`unknown option ${rawName}: see --help`);
+      let value = 'true';
+      if (s.value) {
+        if (eq >= 0) value = a.slice(eq + 1);
+        else if (i + 1 < argv.length) value = argv[++i]!;
+        else throw new UsageError(`${name} needs a value`);
+      } else if (eq >= 0) throw new UsageError(`${name} takes no value`);
+      const list = out.flags.get(name) ?? [];
+      if (list.length > 0 && !s.repeat) throw new UsageError(`${name} given twice`);
+      list.push(value);
+      out.flags.set(name, list);
+    } else {
+      out.positionals.push(a);
+      if (opts.stopAtPositional) {
+        out.command = argv.slice(i + 1);
+        if (out.command[0] === '--') out.command.shift();
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+export function one(p: Parsed, name: string): string | undefined {
+  return p.flags.get(name)?.[0];
+}
+
+export const SANDBOX_FLAGS: Record<string, FlagSpec> = {
+  '--name': { value: true },
+  '--memory': { value: true, alias: '-m' },
+  '--cpus': { value: true },
+  '--cpu-weight': { value: true },
+  '--pids': { value: true },
+  '--timeout': { value: true },
+  '--rootfs': { value: true },
+  '--mount': { value: true, repeat: true, alias: '-v' },
+  '--env': { value: true, repeat: true, alias: '-e' },
+  '--workdir': { value: true, alias: '-w' },
+  '--user': { value: true, alias: '-u' },
+  '--allow-listen': { value: false },
+  '--tty': { value: false, alias: '-t' },
+  '--tmpfs-size': { value: true },
+  '--pool': { value: true },
+};
+
+/** The sandbox spec a `run`/`start` command line describes. */
+export function specFromArgs(p: Parsed, tty: { rows: number; cols: number } | undefined): SandboxSpecInput {
+  if (p.command.length === 0) throw new UsageError('missing command: write it after --, e.g. ai-sandbox run -- python3 -c "print(1)"');
+  const env: Record<string, string> = {};
+  for (const e of p.flags.get('--env') ?? []) {
+    const eq = e.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--env: "${e}" should be KEY=VALUE`);
+    const key = e.slice(0, eq);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new UsageError(`--env: "${key}" is not a valid variable name`);
+    env[key] = e.slice(eq + 1);
+  }
+  const val = (f: string) => one(p, f);
+  const spec: SandboxSpecInput = {
+    command: p.command,
+    limits: {
+      memoryBytes: val('--memory') === undefined ? undefined : parseSize('--memory', val('--memory')!),
+      cpus: val('--cpus') === undefined ? undefined : parseNumber('--cpus', val('--cpus')!, { min: 0.01, max: 1024 }),
+      cpuWeight: val('--cpu-weight') === undefined ? undefined : parseNumber('--cpu-weight', val('--cpu-weight')!, { int: true, min: 1, max: 10000 }),
+      pidsMax: val('--pids') === undefined ? undefined : parseNumber('--pids', val('--pids')!, { int: true, min: 1 }),
+    },
+    mounts: (p.flags.get('--mount') ?? []).map(parseMount),
+    env,
+    allowListen: p.flags.has('--allow-listen'),
+  };
+  if (spec.limits?.memoryBytes !== undefined && spec.limits.memoryBytes < 4 * 1024 * 1024) throw new UsageError('--memory: the minimum is 4M');
+  if (val('--name')) spec.name = val('--name');
+  if (val('--timeout')) spec.timeoutMs = parseDuration('--timeout', val('--timeout')!);
+  if (val('--rootfs')) spec.rootfs = val('--rootfs');
+  if (val('--workdir')) spec.workdir = val('--workdir');
+  if (val('--user')) spec.user = parseUser(val('--user')!);
+  if (val('--tmpfs-size')) spec.tmpfsBytes = parseSize('--tmpfs-size', val('--tmpfs-size')!);
+  if (val('--pool')) spec.pool = val('--pool');
+  if (tty) spec.tty = tty;
+  return spec;
+}

@@ -1,0 +1,52 @@
+/**
+ * How the CLI reaches a helper: the daemon's socket when one is listening; for `run`, otherwise an
+ * embedded helper in this very process (as root), so one command works with no daemon installed.
+ */
+import type { Socket } from 'node:net';
+import { daemonConfig, embeddedConfig } from '../config.js';
+import { AppError } from '../errors/app-error.js';
+import { Helper } from '../helper/helper.js';
+import { HelperClient } from '../protocol/client.js';
+import { Connection } from '../server/connection.js';
+import { duplexPair } from '../util/duplex-pair.js';
+
+export interface Session {
+  client: HelperClient;
+  close(): Promise<void>;
+}
+
+function socketPath(): string {
+  return daemonConfig().socketPath!;
+}
+
+export async function connectDaemon(): Promise<Session> {
+  const path = socketPath();
+  try {
+    const client = await HelperClient.connect(path);
+    return { client, close: async () => client.close() };
+  } catch (err) {
+    if (err instanceof AppError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EACCES') throw new AppError('PERMISSION_DENIED', `cannot open ${path}: run as root or join the ai-sandbox group (sudo usermod -aG ai-sandbox $USER, then log in again)`);
+    throw new AppError('HELPER_UNAVAILABLE', `no helper is running at ${path}: start one with \`sudo ai-sandbox helper\` (or \`npm start\`)`);
+  }
+}
+
+export async function connectOrEmbed(): Promise<Session> {
+  try {
+    return await connectDaemon();
+  } catch (err) {
+    if (!(err instanceof AppError) || err.code !== 'HELPER_UNAVAILABLE' || process.getuid?.() !== 0) throw err;
+  }
+  const helper = await Helper.start(embeddedConfig());
+  const [clientSide, helperSide] = duplexPair();
+  new Connection(helperSide as unknown as Socket, helper.manager, { version: helper.info.version, instance: helper.info.instance, capabilities: helper.info.capabilities });
+  const client = await HelperClient.over(clientSide);
+  return {
+    client,
+    close: async () => {
+      client.close();
+      await helper.stop();
+    },
+  };
+}

@@ -1,0 +1,74 @@
+/**
+ * `ai-sandbox`: a thin client of the helper's API. Exit status: the program's for run/exec; 2 for a
+ * usage mistake; 1 for any other error, printed as one line that says what to do.
+ */
+import { AppError } from '../errors/app-error.js';
+import { VERSION } from '../version.js';
+import { UsageError } from './args.js';
+import { DOCTOR_HELP, doctorCommand } from './commands/doctor.js';
+import { HELPER_HELP, helperCommand } from './commands/helper.js';
+import { EXEC_HELP, execCommand, LOGS_HELP, logsCommand, PS_HELP, psCommand, RM_HELP, rmCommand, STOP_HELP, stopCommand } from './commands/manage.js';
+import { RUN_HELP, runCommand, START_HELP, startCommand } from './commands/run.js';
+
+const COMMANDS: Record<string, { help: string; run: (argv: string[]) => Promise<number> | number }> = {
+  run: { help: RUN_HELP, run: runCommand },
+  start: { help: START_HELP, run: startCommand },
+  ps: { help: PS_HELP, run: psCommand },
+  logs: { help: LOGS_HELP, run: logsCommand },
+  exec: { help: EXEC_HELP, run: execCommand },
+  stop: { help: STOP_HELP, run: stopCommand },
+  rm: { help: RM_HELP, run: rmCommand },
+  doctor: { help: DOCTOR_HELP, run: doctorCommand },
+  helper: { help: HELPER_HELP, run: helperCommand },
+};
+
+export const MAIN_HELP = `ai-sandbox ${VERSION}: run AI-agent programs in lightweight Linux sandboxes
+
+usage: ai-sandbox COMMAND [options]
+
+  run [opts] -- CMD...     run a command in a new sandbox, attached; exit with its status
+  start --name N -- CMD... start a sandbox in the background
+  ps [--json]              list sandboxes
+  logs NAME [-f]           show (and follow) a sandbox's output
+  exec NAME [-it] -- CMD   run a command inside a running sandbox
+  stop NAME                stop a sandbox (SIGTERM, then SIGKILL)
+  rm NAME [-f]             remove a stopped sandbox
+  doctor [--json]          check the kernel features sandboxes need
+  helper                   run the privileged helper (root) in the foreground
+
+Run \`ai-sandbox COMMAND --help\` for a command's options.`;
+
+export async function runCli(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(`${MAIN_HELP}\n`);
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === 'version') {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  const cmd = COMMANDS[name];
+  if (!cmd) {
+    process.stderr.write(`ai-sandbox: unknown command "${name}": see ai-sandbox --help\n`);
+    return 2;
+  }
+  const dashdash = rest.indexOf('--');
+  const own = dashdash < 0 ? rest : rest.slice(0, dashdash);
+  if (own.includes('--help') || own.includes('-h')) {
+    process.stdout.write(`${cmd.help}\n`);
+    return 0;
+  }
+  try {
+    return await cmd.run(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`ai-sandbox ${name}: ${err.message}\n`);
+      return 2;
+    }
+    const e = AppError.from(err);
+    process.stderr.write(`ai-sandbox ${name}: ${e.message}\n`);
+    if (e.code === 'INTERNAL' && process.env.AI_SANDBOX_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+    return e.code === 'INVALID_ARGUMENT' || e.code === 'BAD_REQUEST' ? 2 : 1;
+  }
+}

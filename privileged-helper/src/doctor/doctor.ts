@@ -1,0 +1,109 @@
+/**
+ * `ai-sandbox doctor`: every kernel feature and install piece a sandbox needs, each found by trying it
+ * (the launcher's --probe runs the real clone3/mount/seccomp/Landlock calls in a throw-away child), with
+ * what to do when it is missing. Required checks decide the exit status; optional ones say what they
+ * would enable.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import { detectCgroupDriver } from '../cgroup/detect.js';
+import { daemonConfig } from '../config.js';
+import { groupId } from '../server/server.js';
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  required: boolean;
+  detail: string;
+  fix?: string | undefined;
+}
+
+interface Probe {
+  clone3: boolean;
+  namespaces: Record<string, boolean>;
+  overlay: boolean;
+  tmpfs: boolean;
+  seccomp: boolean;
+  seccompUserNotif: boolean;
+  landlockAbi: number;
+  pidfd: boolean;
+  errors?: Record<string, string>;
+}
+
+function runProbe(launcher: string): Probe | string {
+  try {
+    return JSON.parse(execFileSync(launcher, ['--probe'], { encoding: 'utf8', timeout: 10_000 })) as Probe;
+  } catch (err) {
+    return (err as Error).message.split('\n')[0] ?? 'probe failed';
+  }
+}
+
+export function findCriu(): string | null {
+  for (const p of ['/opt/ai-sandbox/criu/sbin/criu', '/usr/local/sbin/criu', '/usr/sbin/criu']) if (fs.existsSync(p)) return p;
+  return null;
+}
+
+export function criuVersion(criu: string): string | null {
+  try {
+    return /Version:\s*([\d.]+)/.exec(execFileSync(criu, ['--version'], { encoding: 'utf8' }))?.[1] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function versionAtLeast(v: string, min: [number, number]): boolean {
+  const [a = 0, b = 0] = v.split('.').map(Number);
+  return a > min[0] || (a === min[0] && b >= min[1]);
+}
+
+export function runDoctor(): Check[] {
+  const cfg = daemonConfig();
+  const checks: Check[] = [];
+  const add = (c: Check) => checks.push(c);
+  const root = process.getuid?.() === 0;
+  add({ name: 'root', ok: root, required: true, detail: root ? 'running as root' : `running as uid ${process.getuid?.()}`, fix: 'run `sudo ai-sandbox doctor`: the helper and these probes need root' });
+  const [major = 0, minor = 0] = os.release().split('.').map(Number);
+  add({ name: 'kernel', ok: major > 5 || (major === 5 && minor >= 14), required: true, detail: os.release(), fix: 'Linux 5.14 or newer is needed (clone3 with CLONE_INTO_CGROUP, cgroup.kill, Landlock)' });
+
+  const launcherBuilt = fs.existsSync(cfg.launcherBinary);
+  add({ name: 'launcher', ok: launcherBuilt, required: true, detail: launcherBuilt ? cfg.launcherBinary : 'not built', fix: 'run `npm run setup` (builds privileged-helper/native with make; needs libseccomp-dev)' });
+  const probe = launcherBuilt && root ? runProbe(cfg.launcherBinary) : 'needs the launcher and root';
+  const p = typeof probe === 'string' ? null : probe;
+  const why = (k: string) => p?.errors?.[k] ?? (typeof probe === 'string' ? probe : 'not available');
+  const ns = ['pid', 'mnt', 'uts', 'ipc', 'net', 'cgroup'];
+  const missingNs = p ? ns.filter((n) => !p.namespaces[n]) : ns;
+  add({ name: 'namespaces', ok: !!p && missingNs.length === 0, required: true, detail: p ? (missingNs.length ? `missing: ${missingNs.join(' ')} (${why('namespaces')})` : ns.join(' ')) : why('namespaces'), fix: 'a kernel with CONFIG_PID_NS, MNT, UTS, IPC, NET and CGROUP namespaces; inside a container, run with --privileged or on the host' });
+  add({ name: 'clone3', ok: !!p?.clone3, required: true, detail: p?.clone3 ? 'clone3 with CLONE_INTO_CGROUP' : why('clone3'), fix: 'Linux 5.7+; a seccomp profile around this process (e.g. a container runtime) may block clone3' });
+  add({ name: 'overlayfs', ok: !!p?.overlay, required: true, detail: p?.overlay ? 'overlay mounts over tmpfs work' : why('overlay'), fix: 'load the overlay module: `modprobe overlay`' });
+  add({ name: 'seccomp', ok: !!p?.seccomp, required: true, detail: p?.seccomp ? `filters work${p.seccompUserNotif ? ', user notification available' : ''}` : why('seccomp'), fix: 'a kernel with CONFIG_SECCOMP_FILTER' });
+  add({ name: 'landlock', ok: (p?.landlockAbi ?? 0) > 0, required: false, detail: p && p.landlockAbi > 0 ? `ABI ${p.landlockAbi}` : why('landlock'), fix: 'boot with lsm=...,landlock for an extra file/port restriction layer (sandboxes work without it)' });
+
+  try {
+    const driver = detectCgroupDriver({ parent: cfg.cgroupParent });
+    add({ name: 'cgroups', ok: true, required: true, detail: driver.mode === 'v2' ? 'cgroup v2 (memory, cpu, pids)' : 'hybrid: v1 memory, cpu, pids + cgroup2 for identity' });
+  } catch (err) {
+    add({ name: 'cgroups', ok: false, required: true, detail: (err as Error).message, fix: 'mount cgroup2 at /sys/fs/cgroup with the memory, cpu and pids controllers enabled' });
+  }
+
+  const btf = fs.existsSync('/sys/kernel/btf/vmlinux');
+  add({ name: 'btf', ok: btf, required: false, detail: btf ? '/sys/kernel/btf/vmlinux' : 'no kernel BTF', fix: 'a kernel built with CONFIG_DEBUG_INFO_BTF, for syscall tracing (ai-sandbox trace)' });
+  const criu = findCriu();
+  const cv = criu ? criuVersion(criu) : null;
+  const criuOk = !!cv && versionAtLeast(cv, [4, 2]);
+  add({ name: 'criu', ok: criuOk, required: false, detail: criu ? `${criu} ${cv ?? '(version unknown)'}` : 'not installed', fix: 'CRIU 4.2 or newer is needed for checkpoint/restore/fork: `npm run setup` builds it from Debian source' });
+  const gid = groupId(cfg.socketGroup);
+  add({ name: 'group', ok: gid !== undefined, required: false, detail: gid !== undefined ? `${cfg.socketGroup} (gid ${gid})` : `no ${cfg.socketGroup} group yet`, fix: 'the helper creates it on first start; add users with `usermod -aG ai-sandbox USER`' });
+  return checks;
+}
+
+export function formatChecks(checks: Check[]): string {
+  const w = Math.max(...checks.map((c) => c.name.length));
+  return checks
+    .map((c) => {
+      const status = c.ok ? 'ok      ' : c.required ? 'MISSING ' : 'optional';
+      const line = `${status} ${c.name.padEnd(w)}  ${c.detail}`;
+      return c.ok || !c.fix ? line : `${line}\n${' '.repeat(w + 11)}→ ${c.fix}`;
+    })
+    .join('\n');
+}

@@ -1,0 +1,102 @@
+/**
+ * One helper instance: reconciles what dead instances left, starts the launcher, builds the default
+ * root's skeleton, and serves the socket (the daemon) or an in-process client (embedded `run`).
+ */
+import fs from 'node:fs';
+import type net from 'node:net';
+import path from 'node:path';
+import { detectCgroupDriver } from '../cgroup/detect.js';
+import { instanceDir, type HelperConfig } from '../config.js';
+import { AppError } from '../errors/app-error.js';
+import { Launcher } from '../launcher/launcher.js';
+import { PROTOCOL_VERSION } from '../protocol/schema.js';
+import { SandboxManager } from '../sandbox/manager.js';
+import { buildHostSkeleton } from '../sandbox/rootfs.js';
+import { listen } from '../server/server.js';
+import { identityOf, mountsUnder } from '../util/proc.js';
+import { VERSION } from '../version.js';
+import { reconcile, type ReconcileReport, type InstanceRecord } from './reconcile.js';
+
+export const CAPABILITIES = ['sandbox', 'exec', 'logs', 'stats'];
+
+export class Helper {
+  private server: net.Server | null = null;
+
+  private constructor(
+    readonly config: HelperConfig,
+    readonly manager: SandboxManager,
+    readonly launcher: Launcher,
+    readonly reconciled: ReconcileReport,
+  ) {}
+
+  get info() {
+    return { version: VERSION, instance: this.config.instance, capabilities: CAPABILITIES, protocol: PROTOCOL_VERSION };
+  }
+
+  static async start(config: HelperConfig): Promise<Helper> {
+    if (process.getuid?.() !== 0) {
+      throw new AppError('PERMISSION_DENIED', 'the helper needs root: run it with sudo, or start the daemon once (`sudo ai-sandbox helper`) and join the ai-sandbox group');
+    }
+    if (!fs.existsSync(config.launcherBinary)) {
+      throw new AppError('KERNEL_FEATURE_MISSING', `the sandbox launcher is not built (${config.launcherBinary}): run \`npm run setup\``);
+    }
+    const dir = instanceDir(config);
+    const reconciled = await reconcile(config);
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const cgroups = detectCgroupDriver({ parent: config.cgroupParent });
+    cgroups.init();
+    const launcher = Launcher.start(config.launcherBinary, dir);
+    try {
+      await waitForMount(path.join(dir, 'base'), launcher);
+      const record: InstanceRecord = {
+        instance: config.instance,
+        helper: identityOf(process.pid),
+        launcher: launcher.pid ? identityOf(launcher.pid) : null,
+        cgroupParent: config.cgroupParent,
+        createdAt: new Date().toISOString(),
+      };
+      fs.writeFileSync(path.join(dir, 'instance.json'), JSON.stringify(record, null, 2));
+      const skeleton = path.join(dir, 'base', 'host');
+      await buildHostSkeleton(skeleton, launcher);
+      const manager = new SandboxManager(launcher, cgroups, {
+        instance: dir,
+        skeleton,
+        logs: path.join(config.stateRoot, 'logs', config.instance),
+      });
+      const helper = new Helper(config, manager, launcher, reconciled);
+      launcher.onFatal = (err) => {
+        process.stderr.write(`ai-sandbox helper: ${err.message}\n`);
+        process.exitCode = 1;
+        void helper.stop();
+      };
+      if (config.socketPath) {
+        helper.server = await listen(config.socketPath, config.socketGroup, manager, { version: VERSION, instance: config.instance, capabilities: CAPABILITIES });
+      }
+      return helper;
+    } catch (err) {
+      await launcher.stop();
+      throw err;
+    }
+  }
+
+  /** Stop every sandbox, the launcher, and the socket; remove this instance's files. */
+  async stop(): Promise<void> {
+    this.server?.close();
+    if (this.config.socketPath) fs.rmSync(this.config.socketPath, { force: true });
+    await this.manager.shutdown();
+    await this.launcher.stop();
+    // The launcher unmounted the sandboxes; its own base/sb tmpfs go through the same path a dead
+    // instance's do, so an orderly stop and a crash leave the same (nothing).
+    await reconcile(this.config, { includeSelf: true });
+  }
+}
+
+async function waitForMount(dir: string, launcher: Launcher): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!mountsUnder(dir).includes(dir)) {
+    if (Date.now() > deadline || launcher.pid === undefined) {
+      throw new AppError('LAUNCHER_FAILED', `the launcher did not mount ${dir}: run with AI_SANDBOX_DEBUG=1 to see its log`);
+    }
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * The closed set of operations, dispatched by an exhaustive switch: adding an operation to the schema
+ * without a handler here is a compile error.
+ */
+import { operations, type OperationName, type Params } from '../protocol/schema.js';
+import type { RpcContext } from './context.js';
+import { hello } from './hello.js';
+import { ioResize } from './io-resize.js';
+import { ioWrite } from './io-write.js';
+import { sandboxCreate } from './sandbox-create.js';
+import { sandboxExec } from './sandbox-exec.js';
+import { sandboxInspect } from './sandbox-inspect.js';
+import { sandboxList } from './sandbox-list.js';
+import { sandboxLogs } from './sandbox-logs.js';
+import { sandboxRemove } from './sandbox-remove.js';
+import { sandboxStats } from './sandbox-stats.js';
+import { sandboxStop } from './sandbox-stop.js';
+import { sandboxWait } from './sandbox-wait.js';
+
+export function parseParams<O extends OperationName>(op: O, raw: unknown) {
+  return operations[op].safeParse(raw ?? {});
+}
+
+export async function dispatch(ctx: RpcContext, op: OperationName, params: unknown, cancelStream: (id: string) => void): Promise<unknown> {
+  switch (op) {
+    case 'hello':
+      return hello(ctx, params as Params<'hello'>);
+    case 'sandbox.create':
+      return sandboxCreate(ctx, params as Params<'sandbox.create'>);
+    case 'sandbox.list':
+      return sandboxList(ctx, params as Params<'sandbox.list'>);
+    case 'sandbox.inspect':
+      return sandboxInspect(ctx, params as Params<'sandbox.inspect'>);
+    case 'sandbox.stats':
+      return sandboxStats(ctx, params as Params<'sandbox.stats'>);
+    case 'sandbox.wait':
+      return sandboxWait(ctx, params as Params<'sandbox.wait'>);
+    case 'sandbox.stop':
+      return sandboxStop(ctx, params as Params<'sandbox.stop'>);
+    case 'sandbox.remove':
+      return sandboxRemove(ctx, params as Params<'sandbox.remove'>);
+    case 'sandbox.logs':
+      return sandboxLogs(ctx, params as Params<'sandbox.logs'>);
+    case 'sandbox.exec':
+      return sandboxExec(ctx, params as Params<'sandbox.exec'>);
+    case 'io.write':
+      return ioWrite(ctx, params as Params<'io.write'>);
+    case 'io.resize':
+      return ioResize(ctx, params as Params<'io.resize'>);
+    case 'stream.cancel':
+      cancelStream((params as Params<'stream.cancel'>).stream);
+      return {};
+    default: {
+      const never: never = op;
+      throw new Error(`unhandled operation ${String(never)}`);
+    }
+  }
+}

@@ -1,0 +1,341 @@
+/**
+ * The sandbox manager: creates sandboxes through the launcher, keeps the table of live and finished ones,
+ * turns a process's end into an exit report (exited, signaled, oom-killed, timed-out, failed-to-start),
+ * and tears everything down (cgroups, tmpfs, records) so nothing outlives a sandbox.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import path from 'node:path';
+import type { CgroupDriver, CgroupStats } from '../cgroup/types.js';
+import { AppError } from '../errors/app-error.js';
+import { decodeWaitStatus, type Launcher, type Spawned } from '../launcher/launcher.js';
+import type { ExitReason, ExitReport, Params, SandboxInfo, SandboxSpec, SandboxStats } from '../protocol/schema.js';
+import { requireStatus } from './lifecycle.js';
+import { OutputLog } from './output-log.js';
+import { checkMounts, checkRootfs, DEFAULTS, resolveIdentity } from './policy.js';
+import { Sandbox, type OutputSink } from './sandbox.js';
+
+export interface ManagerDirs {
+  /** launcher state dir: sb/ and base/ tmpfs mounts live here */
+  instance: string;
+  /** the default root's skeleton layer */
+  skeleton: string;
+  logs: string;
+}
+
+interface ExecSession {
+  id: string;
+  launcherId: number;
+  sandbox: Sandbox;
+  sink: OutputSink | null;
+  requestNs: bigint;
+}
+
+const SIGNALS = new Map<number, string>(Object.entries(osConstants.signals).map(([k, v]) => [v, k] as [number, string]));
+export function signalName(n: number): string {
+  return SIGNALS.get(n) ?? `SIG${n}`;
+}
+
+export class SandboxManager {
+  private readonly sandboxes = new Map<string, Sandbox>();
+  private readonly execs = new Map<string, ExecSession>();
+  private nextLauncherId = 1;
+  private nextExec = 1;
+
+  constructor(
+    private readonly launcher: Launcher,
+    private readonly cgroups: CgroupDriver,
+    private readonly dirs: ManagerDirs,
+  ) {
+    fs.mkdirSync(dirs.logs, { recursive: true, mode: 0o700 });
+  }
+
+  get count(): number {
+    return this.sandboxes.size;
+  }
+
+  /** Start a sandbox; resolves once its program has exec'd. Output goes to `sink` from the first byte. */
+  async create(spec: SandboxSpec, opts: { autoRemove: boolean; sink?: OutputSink | undefined }): Promise<{ sandbox: Sandbox; spawned: Spawned }> {
+    const name = spec.name ?? `sb-${randomBytes(4).toString('hex')}`;
+    if (this.sandboxes.has(name)) throw new AppError('ALREADY_EXISTS', `a sandbox named "${name}" already exists: choose another --name or remove it with \`ai-sandbox rm ${name}\``);
+    checkRootfs(spec.rootfs);
+    checkMounts(spec.mounts);
+    const sb = new Sandbox(name, this.nextLauncherId++, spec, path.join(this.dirs.instance, 'sb', name), opts.autoRemove);
+    this.sandboxes.set(name, sb);
+    if (opts.sink) sb.sinks.add(opts.sink);
+    try {
+      const limits = {
+        memoryBytes: spec.limits.memoryBytes ?? DEFAULTS.memoryBytes,
+        pidsMax: spec.limits.pidsMax ?? DEFAULTS.pidsMax,
+        cpus: spec.limits.cpus,
+        cpuWeight: spec.limits.cpuWeight,
+      };
+      sb.cgroup = this.cgroups.create(name, limits, spec.pool);
+      sb.log = new OutputLog(path.join(this.dirs.logs, `${name}.log`));
+      fs.mkdirSync(sb.sandboxDir, { mode: 0o700 });
+      const hostname = name.replace(/[_.]/g, '-');
+      const id = resolveIdentity(spec, hostname);
+      const spawned = await this.launcher.spawn(
+        sb.launcherId,
+        {
+          argv: spec.command,
+          env: id.env,
+          lowerDirs: spec.rootfs ? [spec.rootfs] : [this.dirs.skeleton, '/'],
+          sandboxDir: sb.sandboxDir,
+          tmpfsBytes: spec.tmpfsBytes ?? DEFAULTS.tmpfsBytes,
+          hostname,
+          workdir: id.workdir,
+          uid: id.uid,
+          gid: id.gid,
+          mounts: spec.mounts,
+          cgroup2Path: sb.cgroup.cgroup2Path,
+          v1ProcsFiles: sb.cgroup.v1ProcsFiles,
+          allowListen: spec.allowListen,
+          tty: spec.tty,
+        },
+        {
+          onSpawned: (s) => this.onSpawned(sb, s),
+          onOutput: (fd, data) => sb.emitOutput(fd, data),
+          onExit: (e) => void this.onExit(sb, e.status, e.initStatus, e.exitNs),
+        },
+      );
+      return { sandbox: sb, spawned };
+    } catch (err) {
+      let appErr = AppError.from(err);
+      if (appErr.details?.stage === 'execve' && appErr.details.errnoName === 'ENOENT') {
+        appErr = new AppError('FAILED_TO_START', `${spec.command[0]}: command not found in the sandbox (PATH=${DEFAULTS.path})`, { details: appErr.details });
+      }
+      await this.failedToStart(sb, appErr);
+      throw appErr;
+    }
+  }
+
+  private onSpawned(sb: Sandbox, s: Spawned): void {
+    sb.move('started');
+    sb.pid = s.pid;
+    sb.startedAt = new Date();
+    sb.execNs = s.execNs;
+    if (sb.spec.timeoutMs !== undefined) {
+      sb.timer = setTimeout(() => {
+        sb.timedOut = true;
+        this.launcher.kill(sb.launcherId, osConstants.signals.SIGKILL);
+      }, sb.spec.timeoutMs);
+    }
+  }
+
+  private async failedToStart(sb: Sandbox, err: AppError): Promise<void> {
+    const errnoName = String(err.details?.errnoName ?? '');
+    const exitCode = errnoName === 'ENOENT' && err.details?.stage === 'execve' ? 127 : errnoName === 'EACCES' ? 126 : 125;
+    const report: ExitReport = {
+      exitCode,
+      signal: null,
+      reason: 'failed-to-start',
+      cpuMs: 0,
+      memoryPeakBytes: 0,
+      startMs: 0,
+      wallMs: nsToMs(process.hrtime.bigint() - sb.requestNs),
+      message: err.message,
+    };
+    Object.assign(err, { details: { ...err.details, report } });
+    sb.exit = report;
+    sb.finishedAt = new Date();
+    sb.status = 'stopped';
+    sb.sinks.clear();
+    sb.log?.close();
+    await this.release(sb);
+    // A sandbox that never ran leaves no record: the error is the answer.
+    this.forget(sb);
+  }
+
+  private async onExit(sb: Sandbox, status: number, initStatus: number, exitNs: bigint): Promise<void> {
+    if (sb.timer) clearTimeout(sb.timer);
+    sb.timer = null;
+    const stats = this.readStats(sb);
+    const st = decodeWaitStatus(status);
+    const init = decodeWaitStatus(initStatus);
+    const signal = st.signal ?? (st.exitCode === null ? init.signal : null);
+    let reason: ExitReason = signal !== null ? 'signaled' : 'exited';
+    if (sb.timedOut) reason = 'timed-out';
+    else if (stats && stats.oomKills > 0 && signal === osConstants.signals.SIGKILL) reason = 'oom-killed';
+    const execNs = sb.execNs ?? exitNs;
+    sb.exit = {
+      exitCode: signal !== null ? 128 + signal : (st.exitCode ?? 0),
+      signal: signal !== null ? signalName(signal) : null,
+      reason,
+      cpuMs: stats ? stats.cpuUsageNs / 1e6 : 0,
+      memoryPeakBytes: stats?.memoryPeakBytes ?? 0,
+      startMs: nsToMs(execNs - sb.requestNs),
+      wallMs: nsToMs(exitNs - sb.requestNs),
+    };
+    sb.finishedAt = new Date();
+    sb.move('exit');
+    sb.log?.close();
+    for (const s of sb.sinks) {
+      s.event({ type: 'exit', report: sb.exit });
+      s.end();
+    }
+    sb.sinks.clear();
+    for (const w of sb.exitWaiters.splice(0)) w();
+    try {
+      await sb.cgroup?.remove();
+    } catch {
+      // reported by reconcile if it really stays
+    }
+    if (sb.autoRemove) await this.remove(sb.name, false);
+  }
+
+  private readStats(sb: Sandbox): CgroupStats | null {
+    try {
+      return sb.cgroup?.stats() ?? null;
+    } catch {
+      return null;
+    }
+  }
+
+  get(name: string): Sandbox {
+    const sb = this.sandboxes.get(name);
+    if (!sb) throw new AppError('NOT_FOUND', `no sandbox named "${name}": \`ai-sandbox ps\` lists them`, { details: { name } });
+    return sb;
+  }
+
+  list(): SandboxInfo[] {
+    return [...this.sandboxes.values()].map((s) => s.info());
+  }
+
+  stats(name: string): SandboxStats {
+    const sb = this.get(name);
+    requireStatus(name, sb.status, 'exec', 'running', 'paused', 'checkpointing');
+    const s = this.readStats(sb);
+    if (!s) throw new AppError('CGROUP_UNAVAILABLE', `cannot read the cgroup of sandbox "${name}"`);
+    return s;
+  }
+
+  wait(name: string): Promise<SandboxInfo> {
+    const sb = this.get(name);
+    if (sb.status === 'stopped') return Promise.resolve(sb.info());
+    return new Promise((resolve) => sb.exitWaiters.push(() => resolve(sb.info())));
+  }
+
+  async stop(name: string, graceMs: number): Promise<SandboxInfo> {
+    const sb = this.get(name);
+    if (sb.status === 'stopped') return sb.info();
+    requireStatus(name, sb.status, 'stop');
+    const done = this.wait(name);
+    this.launcher.kill(sb.launcherId, osConstants.signals.SIGTERM);
+    const t = setTimeout(() => this.launcher.kill(sb.launcherId, osConstants.signals.SIGKILL), graceMs);
+    try {
+      return await done;
+    } finally {
+      clearTimeout(t);
+    }
+  }
+
+  async remove(name: string, force: boolean): Promise<void> {
+    const sb = this.get(name);
+    if (sb.status !== 'stopped') {
+      if (!force) requireStatus(name, sb.status, 'remove');
+      await this.stop(name, 0);
+      if (sb.autoRemove) return; // onExit removed it
+    }
+    await this.release(sb);
+    this.forget(sb);
+  }
+
+  /** Give back everything a stopped sandbox holds on the host. */
+  private async release(sb: Sandbox): Promise<void> {
+    await sb.cgroup?.remove();
+    if (fs.existsSync(sb.sandboxDir)) await this.launcher.cleanup(sb.sandboxDir);
+  }
+
+  private forget(sb: Sandbox): void {
+    fs.rmSync(path.join(this.dirs.logs, `${sb.name}.log`), { force: true });
+    this.sandboxes.delete(sb.name);
+  }
+
+  /** Replay what a sandbox printed, then (with follow) what it prints next. */
+  logs(name: string, follow: boolean, sink: OutputSink): void {
+    const sb = this.get(name);
+    for (const r of OutputLog.read(path.join(this.dirs.logs, `${name}.log`))) sink.output(r.fd, r.data);
+    if (follow && sb.status !== 'stopped') {
+      sb.sinks.add(sink);
+    } else {
+      if (sb.exit) sink.event({ type: 'exit', report: sb.exit });
+      sink.end();
+    }
+  }
+
+  unsubscribe(sink: OutputSink): void {
+    for (const sb of this.sandboxes.values()) sb.sinks.delete(sink);
+    for (const x of this.execs.values()) if (x.sink === sink) x.sink = null;
+  }
+
+  async exec(p: Params<'sandbox.exec'>, sink: OutputSink): Promise<{ exec: string; pid: number }> {
+    const sb = this.get(p.name);
+    requireStatus(p.name, sb.status, 'exec');
+    const x: ExecSession = { id: `x${this.nextExec++}`, launcherId: this.nextLauncherId++, sandbox: sb, sink, requestNs: process.hrtime.bigint() };
+    const id = resolveIdentity({ user: p.user ?? sb.spec.user, workdir: p.workdir ?? sb.spec.workdir, env: { ...sb.spec.env, ...p.env }, tty: p.tty }, sb.name);
+    this.execs.set(x.id, x);
+    try {
+      const spawned = await this.launcher.exec(
+        x.launcherId,
+        { target: sb.launcherId, argv: p.command, env: id.env, workdir: id.workdir, uid: id.uid, gid: id.gid, tty: p.tty },
+        {
+          onSpawned: () => {},
+          onOutput: (fd, data) => x.sink?.output(fd, data),
+          onExit: (e) => {
+            this.execs.delete(x.id);
+            const st = decodeWaitStatus(e.status);
+            const report: ExitReport = {
+              exitCode: st.signal !== null ? 128 + st.signal : (st.exitCode ?? 0),
+              signal: st.signal !== null ? signalName(st.signal) : null,
+              reason: st.signal !== null ? 'signaled' : 'exited',
+              cpuMs: 0,
+              memoryPeakBytes: 0,
+              startMs: 0,
+              wallMs: nsToMs(e.exitNs - x.requestNs),
+            };
+            x.sink?.event({ type: 'exit', report });
+            x.sink?.end();
+          },
+        },
+      );
+      return { exec: x.id, pid: spawned.pid };
+    } catch (err) {
+      this.execs.delete(x.id);
+      throw err;
+    }
+  }
+
+  private launcherIdOf(target: { sandbox: string } | { exec: string }): number {
+    if ('sandbox' in target) {
+      const sb = this.get(target.sandbox);
+      requireStatus(sb.name, sb.status, 'exec');
+      return sb.launcherId;
+    }
+    const x = this.execs.get(target.exec);
+    if (!x) throw new AppError('NOT_FOUND', `no running exec session ${target.exec}`);
+    return x.launcherId;
+  }
+
+  write(target: { sandbox: string } | { exec: string }, data: Buffer, eof: boolean): void {
+    const id = this.launcherIdOf(target);
+    this.launcher.write(id, data);
+    if (eof) this.launcher.closeStdin(id);
+  }
+
+  resize(target: { sandbox: string } | { exec: string }, rows: number, cols: number): void {
+    this.launcher.resize(this.launcherIdOf(target), rows, cols);
+  }
+
+  /** Stop everything (helper shutdown): SIGKILL, wait for the exits, release. */
+  async shutdown(): Promise<void> {
+    const live = [...this.sandboxes.values()].filter((s) => s.status !== 'stopped');
+    await Promise.all(live.map((s) => this.stop(s.name, 0).catch(() => undefined)));
+    await Promise.all([...this.sandboxes.values()].map((s) => this.release(s).catch(() => undefined)));
+  }
+}
+
+function nsToMs(ns: bigint): number {
+  return Math.round(Number(ns) / 1e3) / 1e3;
+}

@@ -1,0 +1,67 @@
+/**
+ * One sandbox as the helper sees it: its spec, status, cgroup, output log and subscribers. Status only
+ * changes through `move`, which goes through the lifecycle table.
+ */
+import type { SandboxCgroup } from '../cgroup/types.js';
+import type { ExitReport, SandboxInfo, SandboxSpec, SandboxStatus, StreamEvent } from '../protocol/schema.js';
+import { transition, type SandboxAction } from './lifecycle.js';
+import type { OutputLog } from './output-log.js';
+
+/** Where a sandbox's output goes: a connection's stream, with its own flow control. */
+export interface OutputSink {
+  output(fd: 1 | 2, data: Buffer): void;
+  event(ev: StreamEvent): void;
+  /** the sandbox (or exec) ended; no more calls follow */
+  end(): void;
+}
+
+export class Sandbox {
+  status: SandboxStatus = 'creating';
+  pid: number | null = null;
+  /** CLOCK_MONOTONIC ns of the program's execve, as the launcher saw it */
+  execNs: bigint | null = null;
+  cgroup: SandboxCgroup | null = null;
+  log: OutputLog | null = null;
+  startedAt: Date | null = null;
+  finishedAt: Date | null = null;
+  exit: ExitReport | null = null;
+  timedOut = false;
+  timer: NodeJS.Timeout | null = null;
+  readonly sinks = new Set<OutputSink>();
+  readonly exitWaiters: Array<() => void> = [];
+  readonly createdAt = new Date();
+  readonly requestNs = process.hrtime.bigint();
+
+  constructor(
+    readonly name: string,
+    readonly launcherId: number,
+    readonly spec: SandboxSpec,
+    readonly sandboxDir: string,
+    readonly autoRemove: boolean,
+  ) {}
+
+  move(action: SandboxAction): void {
+    this.status = transition(this.name, this.status, action);
+  }
+
+  emitOutput(fd: 1 | 2, data: Buffer): void {
+    this.log?.append(fd, data);
+    for (const s of this.sinks) s.output(fd, data);
+  }
+
+  info(): SandboxInfo {
+    return {
+      name: this.name,
+      status: this.status,
+      command: this.spec.command,
+      pid: this.pid,
+      createdAt: this.createdAt.toISOString(),
+      startedAt: this.startedAt?.toISOString() ?? null,
+      finishedAt: this.finishedAt?.toISOString() ?? null,
+      limits: this.spec.limits,
+      pool: this.spec.pool ?? null,
+      exit: this.exit,
+      cgroup2Path: this.cgroup?.cgroup2Path ?? null,
+    };
+  }
+}

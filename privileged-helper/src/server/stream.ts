@@ -1,0 +1,72 @@
+/**
+ * One output stream on a connection, with acknowledgement-based flow control: at most HIGH_WATER bytes
+ * may be unacknowledged; past that, output frames are dropped and counted (never silently: a `dropped`
+ * event with the running totals goes out when the window reopens below LOW_WATER, and with the end).
+ * Events (exit, dropped, end) are never dropped. Memory per stream is bounded by the window.
+ */
+import type { StreamEvent, StreamFrame } from '../protocol/schema.js';
+import type { OutputSink } from '../sandbox/sandbox.js';
+
+export const HIGH_WATER = 8 * 1024 * 1024;
+export const LOW_WATER = 1024 * 1024;
+
+export class ConnectionStream implements OutputSink {
+  private seq = 0;
+  private unacked = 0;
+  private readonly inflight: Array<[seq: number, bytes: number]> = [];
+  private droppedFrames = 0;
+  private droppedBytes = 0;
+  private reportedDrops = 0;
+  private ended = false;
+
+  constructor(
+    readonly id: string,
+    private readonly send: (frame: StreamFrame) => void,
+    private readonly onEnd: (stream: ConnectionStream) => void,
+  ) {}
+
+  output(fd: 1 | 2, data: Buffer): void {
+    if (this.ended) return;
+    if (this.unacked >= HIGH_WATER) {
+      this.droppedFrames++;
+      this.droppedBytes += data.length;
+      return;
+    }
+    const seq = this.seq++;
+    this.inflight.push([seq, data.length]);
+    this.unacked += data.length;
+    this.send({ type: 'stream', stream: this.id, seq, kind: fd === 2 ? 'stderr' : 'stdout', data: data.toString('base64') });
+  }
+
+  event(event: StreamEvent): void {
+    if (this.ended) return;
+    this.send({ type: 'stream', stream: this.id, seq: this.seq++, kind: 'event', event });
+  }
+
+  ack(seq: number): void {
+    while (this.inflight.length > 0 && this.inflight[0]![0] <= seq) this.unacked -= this.inflight.shift()![1];
+    if (this.droppedFrames > this.reportedDrops && this.unacked <= LOW_WATER) this.reportDrops();
+  }
+
+  end(): void {
+    if (this.ended) return;
+    if (this.droppedFrames > this.reportedDrops) this.reportDrops();
+    this.event({ type: 'end' });
+    this.ended = true;
+    this.onEnd(this);
+  }
+
+  /** The connection went away: stop without sending. */
+  close(): void {
+    this.ended = true;
+  }
+
+  get stats(): { unacked: number; droppedFrames: number; droppedBytes: number } {
+    return { unacked: this.unacked, droppedFrames: this.droppedFrames, droppedBytes: this.droppedBytes };
+  }
+
+  private reportDrops(): void {
+    this.reportedDrops = this.droppedFrames;
+    this.event({ type: 'dropped', frames: this.droppedFrames, bytes: this.droppedBytes });
+  }
+}

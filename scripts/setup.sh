@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# One idempotent setup for `npm start` and `npm test`: Debian packages, npm packages, the native
+# launcher, the TypeScript build. Each step checks first and does nothing when all is in place.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+# Debian packages: build tools and libseccomp for the launcher; bubblewrap as the benchmark peer.
+APT_PACKAGES=(build-essential pkg-config libseccomp-dev bubblewrap util-linux iproute2 python3 procps)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    log "missing Debian packages: ${missing[*]}; run this as root (or: sudo apt-get install ${missing[*]})"
+    exit 1
+  fi
+  log "installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm packages, reinstalled only when the lock file changed.
+lock_hash=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f node_modules/.ai-sandbox-lock ] || [ "$(cat node_modules/.ai-sandbox-lock)" != "$lock_hash" ]; then
+  log "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$lock_hash" > node_modules/.ai-sandbox-lock
+fi
+
+# Native parts (make rebuilds only what changed), then TypeScript (incremental).
+make -s -C privileged-helper/native
+npx --no-install tsc -b privileged-helper

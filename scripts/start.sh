@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# `npm start`: set up, start the privileged helper, run the example agent in a sandbox through it, and
+# keep the helper running in the foreground (Ctrl-C stops it and every sandbox).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+if [ "$(id -u)" != 0 ]; then
+  echo "npm start needs root (the helper creates namespaces, mounts and cgroups): sudo npm start" >&2
+  exit 1
+fi
+bash scripts/setup.sh
+cli=(node privileged-helper/bin/ai-sandbox.js)
+socket=${AI_SANDBOX_SOCKET:-/run/ai-sandbox/helper.sock}
+
+"${cli[@]}" doctor || { echo "ai-sandbox doctor found a missing feature: see above" >&2; exit 1; }
+
+"${cli[@]}" helper &
+helper=$!
+trap 'kill -TERM $helper 2>/dev/null; wait $helper' EXIT INT TERM
+for _ in $(seq 100); do [ -S "$socket" ] && break; sleep 0.1; done
+
+echo
+echo "== example: examples/hello-agent/agent.py in a sandbox (256M memory, half a CPU, 10 s timeout)"
+echo "summarise the design document" | "${cli[@]}" run --memory 256M --cpus 0.5 --timeout 10s \
+  --mount "$PWD/examples/hello-agent:/agent:ro" --report /tmp/ai-sandbox-example-report.json -- python3 /agent/agent.py
+echo "exit report: $(cat /tmp/ai-sandbox-example-report.json | tr -d '\n ')"
+echo
+echo "The helper is running on $socket. In another terminal try:"
+echo "  npx --no-install ai-sandbox run -- python3 -c 'print(42)'"
+echo "  npx --no-install ai-sandbox start --name demo -- sh -c 'while sleep 1; do date; done'"
+echo "  npx --no-install ai-sandbox logs demo -f"
+echo "Ctrl-C stops the helper and every sandbox."
+wait $helper

@@ -1,0 +1,27 @@
+// Adds up every suite's results into the one closing line CI reads: "N passed, N failed, N skipped".
+import fs from 'node:fs';
+import path from 'node:path';
+
+const dir = process.argv[2];
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+for (const f of fs.readdirSync(dir)) {
+  const file = path.join(dir, f);
+  if (f.endsWith('.json')) {
+    const r = JSON.parse(fs.readFileSync(file, 'utf8'));
+    passed += r.numPassedTests;
+    failed += r.numFailedTests + (r.numFailedTestSuites ?? 0) - (r.testResults ?? []).filter((t) => t.status === 'failed' && t.assertionResults?.some((a) => a.status === 'failed')).length;
+    skipped += r.numPendingTests + (r.numTodoTests ?? 0);
+  } else if (f.endsWith('.txt')) {
+    // native test runners print "native: N passed, N failed[, N skipped]"
+    const m = /(\d+) passed, (\d+) failed(?:, (\d+) skipped)?/.exec(fs.readFileSync(file, 'utf8'));
+    if (m) {
+      passed += Number(m[1]);
+      failed += Number(m[2]);
+      skipped += Number(m[3] ?? 0);
+    }
+  }
+}
+console.log(`\n${passed} passed, ${failed} failed, ${skipped} skipped`);
+process.exit(failed > 0 ? 1 : 0);

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# `npm test`: setup, lint, type-check, unit tests, native tests, then the root-only integration suite.
+# Ends with one summary line "N passed, N failed, N skipped" over every suite.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+bash scripts/setup.sh || exit 1
+results=.test-results
+rm -rf "$results" && mkdir -p "$results"
+status=0
+
+step() { printf '\n== %s\n' "$*"; }
+
+step lint
+npx --no-install eslint . || status=1
+
+step unit tests
+npx --no-install vitest run --project unit --reporter=default --reporter=json --outputFile.json="$results/unit.json" || status=1
+
+step native tests
+make -s -C privileged-helper/native test 2>&1 | tee "$results/native.txt"
+[ "${PIPESTATUS[0]}" = 0 ] || status=1
+
+step integration tests
+if [ "$(id -u)" = 0 ]; then
+  npx --no-install vitest run --project integration --reporter=default --reporter=json --outputFile.json="$results/integration.json" || status=1
+else
+  echo "SKIPPED: the integration suite needs root (real namespaces, mounts and cgroups): run npm test as root"
+fi
+
+node scripts/test-summary.mjs "$results" || status=1
+exit $status
