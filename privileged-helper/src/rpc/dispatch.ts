@@ -23,7 +23,7 @@ export function parseParams<O extends OperationName>(op: O, raw: unknown) {
 
 export async function dispatch(ctx: RpcContext, op: OperationName, params: unknown, cancelStream: (id: string) => void): Promise<unknown> {
   switch (op) {
-    case 'hello':
+    case 'hello': // answered synchronously by the connection; here for exhaustiveness
       return hello(ctx, params as Params<'hello'>);
     case 'sandbox.create':
       return sandboxCreate(ctx, params as Params<'sandbox.create'>);

@@ -11,7 +11,8 @@ import type { Socket } from 'node:net';
 import { z } from 'zod';
 import { AppError } from '../errors/app-error.js';
 import { encodeFrame, FrameDecoder, FrameTooLargeError } from '../protocol/frames.js';
-import { clientMessageSchema, isOperationName, type ResponseFrame, type StreamFrame } from '../protocol/schema.js';
+import { clientMessageSchema, isOperationName, type Params, type ResponseFrame, type StreamFrame } from '../protocol/schema.js';
+import { hello } from '../rpc/hello.js';
 import { dispatch, parseParams } from '../rpc/dispatch.js';
 import type { RpcContext } from '../rpc/context.js';
 import type { SandboxManager } from '../sandbox/manager.js';
@@ -92,11 +93,19 @@ export class Connection {
       helper: this.helper,
       conn: { openStream: () => this.openStream(), onClose: (fn) => this.closeHooks.push(fn) },
     };
-    dispatch(ctx, op, params.data, (s) => this.cancelStream(s)).then(
-      (result) => {
-        if (op === 'hello') this.greeted = true;
+    if (op === 'hello') {
+      // Synchronous, so requests pipelined right behind a successful hello are already accepted.
+      try {
+        const result = hello(ctx, params.data as Params<'hello'>);
+        this.greeted = true;
         this.respond(id, null, result);
-      },
+      } catch (err) {
+        this.respond(id, AppError.from(err));
+      }
+      return;
+    }
+    dispatch(ctx, op, params.data, (s) => this.cancelStream(s)).then(
+      (result) => this.respond(id, null, result),
       (err: unknown) => this.respond(id, AppError.from(err)),
     );
   }

@@ -1,0 +1,182 @@
+/**
+ * A real helper for integration tests: a child process running `ai-sandbox helper` with its own run root,
+ * socket and cgroup parent (so it never touches a user's daemon), plus the leak census the tests assert
+ * on: mounts, cgroups and processes that belong to it.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { HelperClient } from '../../src/protocol/client.js';
+import { mountsUnder } from '../../src/util/proc.js';
+
+export const CLI = fileURLToPath(new URL('../../bin/ai-sandbox.js', import.meta.url));
+const CGROUP_ROOTS = ['/sys/fs/cgroup/unified', '/sys/fs/cgroup/memory', '/sys/fs/cgroup/cpu', '/sys/fs/cgroup/pids', '/sys/fs/cgroup'];
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+let seq = 0;
+
+export class TestHelper {
+  proc: ChildProcess | null = null;
+  readonly env: Record<string, string>;
+  readonly runRoot: string;
+  readonly cgroupParent: string;
+  readonly socket: string;
+  stderr = '';
+
+  constructor(readonly tag = `t${process.pid}-${seq++}`) {
+    this.runRoot = `/run/ai-sandbox-test-${tag}`;
+    this.socket = `${this.runRoot}/helper.sock`;
+    this.cgroupParent = `ai-sandbox-test-${tag}`;
+    this.env = {
+      ...(process.env as Record<string, string>),
+      AI_SANDBOX_RUN_ROOT: this.runRoot,
+      AI_SANDBOX_STATE_ROOT: `/tmp/ai-sandbox-test-state-${tag}`,
+      AI_SANDBOX_SOCKET: this.socket,
+      AI_SANDBOX_CGROUP_PARENT: this.cgroupParent,
+    };
+  }
+
+  static async start(): Promise<TestHelper> {
+    const h = new TestHelper();
+    await h.startProcess();
+    return h;
+  }
+
+  async startProcess(): Promise<void> {
+    this.proc = spawn(process.execPath, [CLI, 'helper'], { env: this.env, stdio: ['ignore', 'ignore', 'pipe'] });
+    this.proc.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      if (this.proc.exitCode !== null) throw new Error(`helper exited ${this.proc.exitCode}: ${this.stderr}`);
+      if (await canConnect(this.socket)) return;
+      if (Date.now() > deadline) throw new Error(`helper did not listen on ${this.socket}: ${this.stderr}`);
+      await sleep(20);
+    }
+  }
+
+  client(): Promise<HelperClient> {
+    return HelperClient.connect(this.socket, 'integration-test');
+  }
+
+  cli(args: string[], opts: { input?: string; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<CliResult> {
+    return runCli(args, { ...opts, env: { ...this.env, ...opts.env } });
+  }
+
+  /** SIGKILL the helper process alone (its launcher notices and cleans up, or the next helper does). */
+  async kill9(): Promise<void> {
+    const p = this.proc!;
+    const exited = new Promise((r) => p.once('exit', r));
+    p.kill('SIGKILL');
+    await exited;
+  }
+
+  async stop(): Promise<void> {
+    const p = this.proc;
+    if (p && p.exitCode === null && p.signalCode === null) {
+      const exited = new Promise((r) => p.once('exit', r));
+      p.kill('SIGTERM');
+      await Promise.race([exited, sleep(20_000)]);
+      if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+    }
+    this.proc = null;
+  }
+
+  /** What this helper's instances hold on the host right now. */
+  census(): { mounts: string[]; cgroups: string[]; processes: number[] } {
+    const cgroups: string[] = [];
+    for (const root of CGROUP_ROOTS) {
+      const dir = path.join(root, this.cgroupParent);
+      if (!fs.existsSync(dir)) continue;
+      const walk = (d: string) => {
+        for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+          if (e.isDirectory()) {
+            cgroups.push(path.join(d, e.name));
+            walk(path.join(d, e.name));
+          }
+        }
+      };
+      walk(dir);
+    }
+    const processes: number[] = [];
+    for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+      try {
+        if (fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(`/${this.cgroupParent}/`)) processes.push(Number(pid));
+      } catch {
+        // exited meanwhile
+      }
+    }
+    return { mounts: mountsUnder(this.runRoot), cgroups, processes };
+  }
+
+  /** Remove everything, even after a failed test: stop, then clean up as a later helper would. */
+  async destroy(): Promise<void> {
+    await this.stop();
+    for (const m of mountsUnder(this.runRoot)) await new Promise((r) => execFile('umount', ['-l', m], r));
+    for (const root of CGROUP_ROOTS) {
+      const dir = path.join(root, this.cgroupParent);
+      if (!fs.existsSync(dir)) continue;
+      const dirs: string[] = [];
+      const walk = (d: string) => {
+        for (const e of fs.readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) walk(path.join(d, e.name));
+        dirs.push(d);
+      };
+      walk(dir);
+      for (const d of dirs) {
+        try {
+          for (const pid of fs.readFileSync(path.join(d, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          // gone
+        }
+      }
+      await sleep(50);
+      for (const d of dirs) {
+        try {
+          fs.rmdirSync(d);
+        } catch {
+          // already removed
+        }
+      }
+    }
+    fs.rmSync(this.runRoot, { recursive: true, force: true });
+    fs.rmSync(this.env.AI_SANDBOX_STATE_ROOT!, { recursive: true, force: true });
+  }
+}
+
+export function runCli(args: string[], opts: { input?: string; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [CLI, ...args], { env: opts.env ?? (process.env as Record<string, string>), stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const t = setTimeout(() => p.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+    p.on('close', (code, signal) => {
+      clearTimeout(t);
+      resolve({ code, signal, stdout, stderr });
+    });
+    p.stdin.end(opts.input ?? '');
+  });
+}
+
+function canConnect(socket: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = net.connect(socket);
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

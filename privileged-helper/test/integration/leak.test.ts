@@ -1,0 +1,84 @@
+/**
+ * Nothing outlives a sandbox: 300 sandboxes that end every way (exit, kill, OOM, timeout) leave no mount,
+ * cgroup, process or tmpfs; and neither does a helper killed with -9 in the middle, once a new one starts.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { HelperClient } from '../../src/protocol/client.js';
+import type { ExitReport } from '../../src/protocol/schema.js';
+import { sleep, TestHelper } from './harness.js';
+
+const PY = '/usr/bin/python3';
+
+function runToEnd(client: HelperClient, command: string[], extra: { memoryBytes?: number; timeoutMs?: number } = {}): Promise<ExitReport | null> {
+  return client
+    .call('sandbox.create', {
+      spec: { command, limits: extra.memoryBytes ? { memoryBytes: extra.memoryBytes } : {}, ...(extra.timeoutMs ? { timeoutMs: extra.timeoutMs } : {}) },
+      attach: true,
+      autoRemove: true,
+    })
+    .then(
+      (res) =>
+        new Promise<ExitReport | null>((resolve) => {
+          let report: ExitReport | null = null;
+          client.onStream(res.stream!, (f) => {
+            if (f.event?.type === 'exit') report = f.event.report;
+            if (f.event?.type === 'end') resolve(report);
+          });
+        }),
+    );
+}
+
+describe('no leaks', () => {
+  let helper: TestHelper;
+  beforeAll(async () => {
+    helper = await TestHelper.start();
+  });
+  afterAll(async () => helper?.destroy());
+
+  it('300 sandboxes ending every way leave nothing behind', async () => {
+    const client = await helper.client();
+    const reasons = new Map<string, number>();
+    const kinds = 4;
+    for (let batch = 0; batch < 300 / 10; batch++) {
+      const jobs = Array.from({ length: 10 }, (_, j) => {
+        const i = batch * 10 + j;
+        switch (i % kinds) {
+          case 0:
+            return runToEnd(client, ['true']);
+          case 1:
+            return runToEnd(client, ['sh', '-c', 'kill -KILL $$']);
+          case 2:
+            return runToEnd(client, [PY, '-S', '-c', 'b = bytearray(64 << 20)'], { memoryBytes: 16 << 20 });
+          default:
+            return runToEnd(client, ['sleep', '10'], { timeoutMs: 50 });
+        }
+      });
+      for (const r of await Promise.all(jobs)) reasons.set(r?.reason ?? 'none', (reasons.get(r?.reason ?? 'none') ?? 0) + 1);
+    }
+    client.close();
+    expect(Object.fromEntries(reasons)).toEqual({ exited: 75, signaled: 75, 'oom-killed': 75, 'timed-out': 75 });
+    const census = helper.census();
+    expect(census.processes).toEqual([]);
+    expect(census.cgroups).toEqual([]);
+    expect(census.mounts.filter((m) => m.includes('/sb/'))).toEqual([]);
+  }, 300_000);
+
+  it('a helper killed with -9 mid-run leaves nothing once a new helper starts', async () => {
+    const client = await helper.client();
+    for (let i = 0; i < 10; i++) {
+      await client.call('sandbox.create', { spec: { name: `doomed-${i}`, command: ['sleep', '1000'] }, attach: false, autoRemove: false });
+    }
+    expect(helper.census().processes.length).toBeGreaterThanOrEqual(20);
+    await helper.kill9();
+    await helper.startProcess();
+    expect(helper.stderr).toMatch(/cleaned up after daemon/);
+    await sleep(100);
+    const census = helper.census();
+    expect(census.processes).toEqual([]);
+    expect(census.cgroups).toEqual([]);
+    expect(census.mounts.filter((m) => m.includes('/sb/'))).toEqual([]);
+    const fresh = await helper.client();
+    expect((await fresh.call('sandbox.list', {})).sandboxes).toEqual([]);
+    fresh.close();
+  }, 120_000);
+});
