@@ -331,7 +331,9 @@ export class SandboxManager {
   /** Stop everything (helper shutdown): SIGKILL, wait for the exits, release. */
   async shutdown(): Promise<void> {
     const live = [...this.sandboxes.values()].filter((s) => s.status !== 'stopped');
-    await Promise.all(live.map((s) => this.stop(s.name, 0).catch(() => undefined)));
+    // Bounded: a sandbox whose launcher session is already gone would never report its exit.
+    const stops = Promise.all(live.map((s) => this.stop(s.name, 0).catch(() => undefined)));
+    await Promise.race([stops, new Promise((r) => setTimeout(r, 5000).unref())]);
     await Promise.all([...this.sandboxes.values()].map((s) => this.release(s).catch(() => undefined)));
   }
 }
