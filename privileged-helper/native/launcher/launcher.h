@@ -146,6 +146,15 @@ void handle_exec(uint32_t id, struct plan *pl, uint64_t recv_ns);
 int open_cgroup2(const char *path, const char **why);
 int open_cgroup_procs(const char *path, const char **why);
 
+/* ---- netns_pool.c ---- */
+#define NETNS_POOL_DEFAULT 8
+#define NETNS_POOL_MAX 64
+int netns_pool_start(unsigned n); /* at startup, before any sandbox: returns the fd to watch, or -1 */
+void netns_pool_refill(void);     /* request what the pool lacks (cheap; call when no setup runs) */
+void netns_pool_on_readable(void);
+int netns_pool_take(void);        /* a never-used netns fd (caller closes it), or -1: CLONE_NEWNET */
+void netns_pool_shutdown(void);
+
 /* ---- probe.c ---- */
 int probe_main(void);
 

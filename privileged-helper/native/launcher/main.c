@@ -4,9 +4,10 @@
  * Threat model: stdin carries the helper's requests (trusted for policy, validated for shape: a frame
  * over 16 MiB or shorter than its header is a protocol error and we exit 2). Sandboxed code reaches
  * this process only through its stdout/stderr pipes (or pty), whose bytes are forwarded verbatim and
- * never interpreted, and through its exit. Everything is one thread with level-triggered epoll:
- * no request or sandbox can block the loop except writing events to stdout, which is deliberate
- * backpressure toward the helper. Writes to a sandbox's stdin are non-blocking with a bounded queue.
+ * never interpreted, and through its exit. The netns pool's maker child (our code) only sends
+ * namespace fds, which are type-checked before use (netns_pool.c). Everything is one thread with
+ * level-triggered epoll: no request or sandbox can block the loop except writing events to stdout,
+ * which is deliberate backpressure toward the helper. Writes to a sandbox's stdin are non-blocking with a bounded queue.
  */
 #include "sandbox.h"
 
@@ -36,7 +37,9 @@ static struct sandbox **table;
 static uint32_t table_cap;
 static char **done_dirs; /* tmpfs of exited sandboxes, mounted until CLEANUP (snapshots read upper/) */
 static uint32_t n_done_dirs, cap_done_dirs;
+static uint32_t n_setup; /* sandboxes/execs between clone3 and their execve: netns refills wait for 0 */
 #define STDIN_SLOT 0xffffffu
+#define POOL_SLOT 0xfffffeu
 
 /* ------------------------------------------------------------------ events */
 
@@ -137,6 +140,7 @@ struct sandbox *sb_new(uint32_t id, enum sb_kind kind)
 	sb->slot = slot;
 	sb->kind = kind;
 	sb->state = S_SETUP;
+	n_setup++;
 	sb->pidfd = sb->setup_fd = sb->status_fd = sb->out_fd = sb->err_fd = sb->in_fd = -1;
 	table[slot] = sb;
 	return sb;
@@ -170,6 +174,10 @@ static void sb_close(int *fd)
 
 static void sb_release(struct sandbox *sb)
 {
+	if (sb->state == S_SETUP) {
+		sb->state = S_FAILING;
+		n_setup--;
+	}
 	sb_close(&sb->pidfd);
 	sb_close(&sb->setup_fd);
 	sb_close(&sb->status_fd);
@@ -250,6 +258,7 @@ static void on_setup(struct sandbox *sb)
 	sb_close(&sb->setup_fd);
 	if (n == 0) { /* every writer closed it: the command's execve succeeded */
 		sb->state = S_RUNNING;
+		n_setup--;
 		ev_begin(EV_SPAWNED, sb->id);
 		ev_u64(T_PID, (uint64_t)sb->pid);
 		ev_u64(T_RECV_NS, sb->recv_ns);
@@ -280,6 +289,7 @@ static void on_setup(struct sandbox *sb)
 		return;
 	}
 	sb->state = S_FAILING;
+	n_setup--;
 	sb->fail_stage = n == 8 ? msg[0] : ST_CLONE3;
 	sb->fail_errno = n == 8 ? (int)msg[1] : EIO;
 	sys_pidfd_send_signal(sb->pidfd, SIGKILL); /* reaped when the pidfd says so: no blocking wait */
@@ -556,6 +566,7 @@ static void shutdown_all(int code)
 	}
 	for (uint32_t i = 0; i < n_done_dirs; i++)
 		sandbox_tmpfs_destroy(done_dirs[i]);
+	netns_pool_shutdown();
 	exit(code);
 }
 
@@ -563,20 +574,28 @@ static void shutdown_all(int code)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: ai-sandbox-launcher --state-dir DIR | --probe\n");
+	fprintf(stderr, "usage: ai-sandbox-launcher --state-dir DIR [--netns-pool N] | --probe\n");
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
 	const char *state = NULL;
+	unsigned pool_size = NETNS_POOL_DEFAULT;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--probe"))
 			return probe_main();
-		if (!strcmp(argv[i], "--state-dir") && i + 1 < argc)
+		if (!strcmp(argv[i], "--state-dir") && i + 1 < argc) {
 			state = argv[++i];
-		else
+		} else if (!strcmp(argv[i], "--netns-pool") && i + 1 < argc) {
+			char *end;
+			unsigned long v = strtoul(argv[++i], &end, 10);
+			if (!*argv[i] || *end || v > NETNS_POOL_MAX)
+				usage();
+			pool_size = (unsigned)v;
+		} else {
 			usage();
+		}
 	}
 	if (!state)
 		usage();
@@ -621,8 +640,17 @@ int main(int argc, char **argv)
 		logmsg("epoll: %s", strerror(errno));
 		return 1;
 	}
-	logmsg("ready: state dir %s, landlock ABI %d", G.state_dir, G.landlock_abi);
+	/* forked now, while this process holds no sandbox fds yet */
+	int pool_fd = netns_pool_start(pool_size);
+	struct epoll_event pe = { .events = EPOLLIN, .data.u64 = ((uint64_t)POOL_SLOT << 8) };
+	if (pool_fd >= 0 && epoll_ctl(epfd, EPOLL_CTL_ADD, pool_fd, &pe) < 0) {
+		logmsg("epoll: %s", strerror(errno));
+		return 1;
+	}
+	logmsg("ready: state dir %s, landlock ABI %d, netns pool %u", G.state_dir, G.landlock_abi, pool_size);
 	for (;;) {
+		if (!n_setup) /* refills must not compete with a sandbox start for CPU or rtnl */
+			netns_pool_refill();
 		struct epoll_event evs[64];
 		int n = epoll_wait(epfd, evs, 64, -1);
 		if (n < 0) {
@@ -636,6 +664,10 @@ int main(int argc, char **argv)
 			enum sb_role role = (enum sb_role)(evs[i].data.u64 & 0xff);
 			if (slot == STDIN_SLOT) {
 				on_stdin();
+				continue;
+			}
+			if (slot == POOL_SLOT) {
+				netns_pool_on_readable();
 				continue;
 			}
 			struct sandbox *sb = slot < table_cap ? table[slot] : NULL;

@@ -47,9 +47,9 @@ def parse_tlv(body):
 
 
 class Launcher:
-    def __init__(self, path, state):
+    def __init__(self, path, state, args=()):
         self.state = state
-        self.p = subprocess.Popen([path, '--state-dir', state], stdin=subprocess.PIPE,
+        self.p = subprocess.Popen([path, '--state-dir', state, *args], stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
         self.events = {}
         self.cv = threading.Condition()
@@ -564,6 +564,9 @@ def many_concurrent_outputs(c):
 def stdin_eof_kills_everything(path):
     L = Launcher(path, STATE)
     c = Ctx(L, STATE + '/base/host')
+    pool = wait_pool(L, POOL_DEFAULT)
+    makers = pool_makers(L)
+    assert len(makers) == 1, makers
     ids = [c.spawn(['/bin/sh', '-c', 'sleep 100 & echo up; sleep 100']) for _ in range(3)]
     for i, _ in ids:
         L.wait_for(i, {OUTPUT})
@@ -575,6 +578,157 @@ def stdin_eof_kills_everything(path):
     assert mounts_under(STATE + '/sb') == [STATE + '/sb'], mounts_under(STATE + '/sb')
     with open(CG2 + '/cgroup.procs') as f:
         assert f.read().split() == []
+    # nothing of the netns pool survives: the maker is reaped, no process holds a pooled namespace
+    for m in makers:
+        assert not os.path.exists('/proc/%d' % m), 'netns pool maker %d still exists' % m
+    held = net_refs() & pool
+    assert not held, 'pooled namespaces still referenced: %r' % held
+
+
+def netns_pool_disabled(path):
+    L = Launcher(path, STATE, ['--netns-pool', '0'])
+    try:
+        c = Ctx(L, STATE + '/base/host')
+        r = c.run(['/bin/sh', '-c', 'readlink /proc/self/ns/net; tail -n +3 /proc/net/dev | cut -d: -f1'])
+        lines = [l.strip() for l in r.out.decode().splitlines()]
+        assert r.status == 0 and lines[1:] == ['lo'], r
+        assert lines[0] != os.readlink('/proc/self/ns/net'), r
+        assert not launcher_net_fds(L) and not pool_makers(L), (launcher_net_fds(L), pool_makers(L))
+    finally:
+        L.p.stdin.close()
+    assert L.p.wait(10) == 0
+    assert not any('spawns from the pool' in l for l in L.log), L.log
+
+
+def netns_pool_maker_death_falls_back(path):
+    L = Launcher(path, STATE, ['--netns-pool', '2'])
+    try:
+        c = Ctx(L, STATE + '/base/host')
+        pool = wait_pool(L, 2)
+        makers = pool_makers(L)
+        assert len(makers) == 1, makers
+        os.kill(makers[0], signal.SIGKILL)
+        seen = []
+        for _ in range(4):  # 2 from the pool, then CLONE_NEWNET
+            r = c.run(['/bin/sh', '-c', 'readlink /proc/self/ns/net; tail -n +3 /proc/net/dev | cut -d: -f1'])
+            lines = [l.strip() for l in r.out.decode().splitlines()]
+            assert r.status == 0 and lines[1:] == ['lo'], r
+            seen.append(lines[0])
+        assert set(seen[:2]) == pool and len(set(seen)) == 4, (seen, pool)
+        assert not launcher_net_fds(L), launcher_net_fds(L)
+        assert not os.path.exists('/proc/%d' % makers[0]), 'maker not reaped'
+    finally:
+        L.p.stdin.close()
+    assert L.p.wait(10) == 0
+    assert any('2 spawns from the pool, 2 fell back' in l for l in L.log), L.log
+
+
+# ---- netns pool -------------------------------------------------------------------------------
+POOL_DEFAULT = 8
+
+
+def launcher_net_fds(L):
+    out = set()
+    d = '/proc/%d/fd' % L.p.pid
+    for fd in os.listdir(d):
+        try:
+            t = os.readlink(d + '/' + fd)
+        except OSError:
+            continue
+        if t.startswith('net:['):
+            out.add(t)
+    return out
+
+
+def pool_makers(L):
+    kids = []
+    for tid in os.listdir('/proc/%d/task' % L.p.pid):
+        with open('/proc/%d/task/%s/children' % (L.p.pid, tid)) as f:
+            kids += [int(x) for x in f.read().split()]
+    out = []
+    for k in kids:
+        try:
+            with open('/proc/%d/comm' % k) as f:
+                if f.read().strip() == 'netns-pool':
+                    out.append(k)
+        except OSError:
+            pass
+    return out
+
+
+def net_refs():
+    out = set()
+    for p in os.listdir('/proc'):
+        if not p.isdigit():
+            continue
+        try:
+            out.add(os.readlink('/proc/%s/ns/net' % p))
+        except OSError:
+            pass
+        try:
+            for fd in os.listdir('/proc/%s/fd' % p):
+                try:
+                    t = os.readlink('/proc/%s/fd/%s' % (p, fd))
+                except OSError:
+                    continue
+                if t.startswith('net:['):
+                    out.add(t)
+        except OSError:
+            pass
+    return out
+
+
+def wait_pool(L, n, timeout=10):
+    end = time.time() + timeout
+    while True:
+        fds = launcher_net_fds(L)
+        if len(fds) >= n or time.time() > end:
+            assert len(fds) == n, (len(fds), n)
+            return fds
+        time.sleep(0.02)
+
+
+@test
+def netns_pool_sandbox_gets_a_fresh_namespace_with_only_lo(c):
+    pool = wait_pool(c.L, POOL_DEFAULT)
+    host = {os.readlink('/proc/self/ns/net'), os.readlink('/proc/%d/ns/net' % c.L.p.pid)}
+    r = c.run(['/usr/bin/python3', '-S', '-c',
+               'import os,socket;print(os.readlink("/proc/self/ns/net"));'
+               'print(sorted(l.split(":")[0].strip() for l in open("/proc/net/dev").readlines()[2:]));'
+               'print(os.listdir("/sys/class/net"));'
+               's=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.connect(("127.0.0.1",9));print("lo-up")'])
+    lines = r.out.decode().splitlines()
+    assert r.status == 0 and len(lines) == 4, r
+    ns = lines[0]
+    assert ns in pool and ns not in host, (ns, pool, host)
+    assert lines[1] == "['lo']" and lines[3] == 'lo-up', r
+    # sysfs is mounted inside the sandbox's netns: only lo there too
+    assert lines[2] == "['lo']", r
+    # handed over, not kept: the launcher no longer holds it
+    assert ns not in launcher_net_fds(c.L)
+
+
+@test
+def netns_pool_twenty_sandboxes_get_twenty_namespaces(c):
+    wait_pool(c.L, POOL_DEFAULT)
+    ids = [c.spawn(['/bin/sh', '-c', 'readlink /proc/self/ns/net; read x; exit 0']) for _ in range(20)]
+    seen = []
+    for i, _ in ids:
+        evs = c.L.wait_for(i, {OUTPUT, SPAWN_FAILED}, 15)
+        r = Result(evs)
+        assert r.spawned, r
+        seen.append(r.out.decode().strip())
+    for i, name in ids:  # all 20 alive at once: equal inodes would mean a shared namespace
+        c.L.send(STDIN, i, b'')
+    for i, name in ids:
+        r = Result(c.L.wait_for(i, {EXIT}, 15))
+        c.L.pop(i)
+        assert r.status == 0, r
+        c.cleanup(name)
+    host = {os.readlink('/proc/self/ns/net'), os.readlink('/proc/%d/ns/net' % c.L.p.pid)}
+    assert len(set(seen)) == 20 and all(s.startswith('net:[') for s in seen), seen
+    assert not set(seen) & host, seen
+    wait_pool(c.L, POOL_DEFAULT)  # refilled once idle
 
 
 # ---- benchmark ---------------------------------------------------------------------------------
@@ -673,14 +827,15 @@ def main():
             assert rc == 0, rc
             L = None
             if not args.only:
-                try:
-                    stdin_eof_kills_everything(path)
-                    passed += 1
-                    print('ok    stdin_eof_kills_everything')
-                except Exception:
-                    failed += 1
-                    print('FAIL  stdin_eof_kills_everything')
-                    traceback.print_exc()
+                for t in (stdin_eof_kills_everything, netns_pool_disabled, netns_pool_maker_death_falls_back):
+                    try:
+                        t(path)
+                        passed += 1
+                        print('ok   ', t.__name__)
+                    except Exception:
+                        failed += 1
+                        print('FAIL ', t.__name__)
+                        traceback.print_exc()
     finally:
         if L is not None:
             try:
