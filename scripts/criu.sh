@@ -16,7 +16,8 @@ set -euo pipefail
 PREFIX=${AI_SANDBOX_CRIU_PREFIX:-/opt/ai-sandbox/criu}
 CACHE=${AI_SANDBOX_CRIU_CACHE:-/var/cache/ai-sandbox/criu-src}
 MIN_MAJOR=4 MIN_MINOR=2
-SRC_LIST=/etc/apt/sources.list.d/ai-sandbox-src.sources
+# Our deb-src entry lives outside /etc/apt, so the system's own `apt-get update` never fetches sid.
+SRC_LIST=/var/cache/ai-sandbox/apt/ai-sandbox-src.sources
 DEB_SOURCES=/etc/apt/sources.list.d/debian.sources
 BUILD_DEPS=(build-essential pkg-config protobuf-c-compiler libprotobuf-c-dev libprotobuf-dev
   protobuf-compiler python3-protobuf libnl-3-dev libnet1-dev libcap-dev libbsd-dev libnftables-dev
@@ -55,6 +56,7 @@ fi
 [ "$(id -u)" = 0 ] || fail "building CRIU needs root (apt-get and $PREFIX); run: sudo $0"
 start=$(date +%s)
 mkdir -p "$CACHE"
+mkdir -p "$(dirname "$SRC_LIST")"
 # Two setups at once: the second waits, then finds CRIU installed and stops.
 exec 9>"$CACHE/.lock"
 flock 9
@@ -116,7 +118,7 @@ if [ -z "$orig" ]; then
     -o APT::Get::List-Cleanup=0 >>"$steplog" 2>&1
   step="apt-get source --download-only criu/sid"
   # The .debian.tar.xz may 404 on some mirrors; we do not need it, so judge by what arrived.
-  (cd "$CACHE" && apt-get source --download-only -qq criu/sid) >>"$steplog" 2>&1 || true
+  (cd "$CACHE" && apt-get source --download-only -qq -o Dir::Etc::sourcelist="$SRC_LIST" -o Dir::Etc::sourceparts=- criu/sid) >>"$steplog" 2>&1 || true
   dsc=$(newest_dsc || true)
   [ -n "$dsc" ] || fail "apt-get source criu/sid gave no .dsc (see $steplog)"
   step="verifying the orig tarball against $dsc"

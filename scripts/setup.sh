@@ -30,6 +30,12 @@ if [ ! -f node_modules/.ai-sandbox-lock ] || [ "$(cat node_modules/.ai-sandbox-l
   echo "$lock_hash" > node_modules/.ai-sandbox-lock
 fi
 
+# CRIU >= 4.2 from Debian's source (bookworm's 3.17 fails on this kernel), cached in /opt/ai-sandbox/criu.
+# Sandboxes work without it; only checkpoint/restore/fork need it, and doctor says so.
+if [ "$(id -u)" = 0 ]; then
+  bash scripts/criu.sh || log "CRIU could not be built: snapshots are unavailable until it is (see the line above)"
+fi
+
 # Native parts (make rebuilds only what changed), then TypeScript (incremental).
 make -s -C privileged-helper/native
 npx --no-install tsc -b privileged-helper

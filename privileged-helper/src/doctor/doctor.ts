@@ -52,6 +52,15 @@ export function criuVersion(criu: string): string | null {
   }
 }
 
+function criuCheck(criu: string): string {
+  try {
+    return execFileSync(criu, ['check'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 20_000 }).trim().split('\n').pop() ?? '';
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    return (e.stderr ?? e.message).trim().split('\n').pop() ?? 'failed';
+  }
+}
+
 function versionAtLeast(v: string, min: [number, number]): boolean {
   const [a = 0, b = 0] = v.split('.').map(Number);
   return a > min[0] || (a === min[0] && b >= min[1]);
@@ -90,8 +99,15 @@ export function runDoctor(): Check[] {
   add({ name: 'btf', ok: btf, required: false, detail: btf ? '/sys/kernel/btf/vmlinux' : 'no kernel BTF', fix: 'a kernel built with CONFIG_DEBUG_INFO_BTF, for syscall tracing (ai-sandbox trace)' });
   const criu = findCriu();
   const cv = criu ? criuVersion(criu) : null;
-  const criuOk = !!cv && versionAtLeast(cv, [4, 2]);
-  add({ name: 'criu', ok: criuOk, required: false, detail: criu ? `${criu} ${cv ?? '(version unknown)'}` : 'not installed', fix: 'CRIU 4.2 or newer is needed for checkpoint/restore/fork: `npm run setup` builds it from Debian source' });
+  const criuOk = !!cv && versionAtLeast(cv, [4, 2]) && root;
+  const check = criuOk ? criuCheck(criu!) : null;
+  add({
+    name: 'criu',
+    ok: criuOk && check === 'Looks good.',
+    required: false,
+    detail: criu ? `${criu} ${cv ?? '(version unknown)'}${check ? `, criu check: ${check}` : ''}` : 'not installed',
+    fix: cv && !versionAtLeast(cv, [4, 2]) ? `CRIU ${cv} is too old (3.17 fails on kernels >= 6.x with a vDSO error): \`npm run setup\` builds 4.2 from Debian source` : 'CRIU 4.2 or newer is needed for checkpoint/restore/fork: `npm run setup` builds it from Debian source',
+  });
   const gid = groupId(cfg.socketGroup);
   add({ name: 'group', ok: gid !== undefined, required: false, detail: gid !== undefined ? `${cfg.socketGroup} (gid ${gid})` : `no ${cfg.socketGroup} group yet`, fix: 'the helper creates it on first start; add users with `usermod -aG ai-sandbox USER`' });
   return checks;
