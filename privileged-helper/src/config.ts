@@ -18,6 +18,8 @@ export interface HelperConfig {
   /** cgroup parent directory name in every hierarchy */
   cgroupParent: string;
   launcherBinary: string;
+  /** sandbox inits kept prepared ahead of time (see sandbox/warm-pool.ts) */
+  warmSlots: number;
 }
 
 export const DEFAULT_RUN_ROOT = '/run/ai-sandbox';
@@ -43,11 +45,13 @@ export function daemonConfig(overrides: Partial<HelperConfig> = {}): HelperConfi
     socketGroup: SOCKET_GROUP,
     cgroupParent: process.env.AI_SANDBOX_CGROUP_PARENT ?? 'ai-sandbox',
     launcherBinary: process.env.AI_SANDBOX_LAUNCHER ?? defaultLauncherBinary(),
+    warmSlots: Number(process.env.AI_SANDBOX_WARM_SLOTS ?? 0),
     ...overrides,
   };
 }
 
 export function embeddedConfig(): HelperConfig {
   const base = daemonConfig();
-  return { ...base, instance: `cli-${process.pid}`, socketPath: null, cgroupParent: `${base.cgroupParent}-cli-${process.pid}` };
+  // One sandbox, started at once: a warm slot would only add work.
+  return { ...base, instance: `cli-${process.pid}`, socketPath: null, cgroupParent: `${base.cgroupParent}-cli-${process.pid}`, warmSlots: 0 };
 }

@@ -62,7 +62,7 @@ export class Helper {
         instance: dir,
         skeleton,
         logs: path.join(config.stateRoot, 'logs', config.instance),
-      });
+      }, { warmSlots: config.warmSlots });
       const helper = new Helper(config, manager, launcher, reconciled);
       launcher.onFatal = (err) => {
         process.stderr.write(`ai-sandbox helper: ${err.message}\n`);

@@ -52,6 +52,16 @@ export interface Spawned {
 
 interface Session extends SessionHandlers {
   pending?: { resolve(s: Spawned): void; reject(e: AppError): void };
+  /** a warm slot: its init waits for a SPAWN with the same id */
+  prepared?: boolean;
+}
+
+/** What a warm slot is made of ahead of time: its tmpfs, namespaces and cgroups. */
+export interface PreparePlan {
+  sandboxDir: string;
+  tmpfsBytes: number;
+  cgroup2Path: string;
+  v1ProcsFiles: readonly string[];
 }
 
 const errnoNames = new Map<number, string>(
@@ -121,6 +131,33 @@ export class Launcher {
     return this.startSession(Req.SPAWN, id, fields, handlers);
   }
 
+  /**
+   * Make a warm slot: the launcher mounts its tmpfs and clones an init into fresh namespaces and the
+   * given cgroups now, off the request path (on hybrid hosts joining v1 cgroups can cost an RCU grace
+   * period, several ms). A later `spawn` with the same id hands it the rest of the plan.
+   * `onGone` runs if the slot's init dies before that.
+   */
+  prepare(id: number, plan: PreparePlan, onGone: () => void): Promise<void> {
+    if (this.sessions.has(id)) throw new AppError('INTERNAL', `launcher id ${id} is in use`);
+    this.sessions.set(id, { prepared: true, onSpawned: () => {}, onOutput: () => {}, onExit: onGone });
+    return new Promise<void>((resolve, reject) => {
+      this.acks.set(id, { resolve, reject });
+      this.send(
+        Req.PREPARE,
+        id,
+        encodeTlv([
+          [Tag.SANDBOX_DIR, plan.sandboxDir],
+          [Tag.TMPFS_BYTES, BigInt(plan.tmpfsBytes)],
+          [Tag.CGROUP2, plan.cgroup2Path],
+          ...plan.v1ProcsFiles.map((f): TlvField => [Tag.CGROUP_PROCS, f]),
+        ]),
+      );
+    }).catch((err: unknown) => {
+      this.sessions.delete(id);
+      throw err;
+    });
+  }
+
   exec(id: number, plan: ExecPlan, handlers: SessionHandlers): Promise<Spawned> {
     const fields: TlvField[] = [
       [Tag.TARGET, BigInt(plan.target)],
@@ -176,7 +213,8 @@ export class Launcher {
   }
 
   private startSession(type: number, id: number, fields: TlvField[], handlers: SessionHandlers): Promise<Spawned> {
-    if (this.sessions.has(id)) throw new AppError('INTERNAL', `launcher id ${id} is in use`);
+    const existing = this.sessions.get(id);
+    if (existing && !(existing.prepared && type === Req.SPAWN)) throw new AppError('INTERNAL', `launcher id ${id} is in use`);
     return new Promise((resolve, reject) => {
       this.sessions.set(id, { ...handlers, pending: { resolve, reject } });
       this.send(type, id, encodeTlv(fields));

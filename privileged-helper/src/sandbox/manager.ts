@@ -10,11 +10,18 @@ import path from 'node:path';
 import type { CgroupDriver, CgroupStats } from '../cgroup/types.js';
 import { AppError } from '../errors/app-error.js';
 import { decodeWaitStatus, type Launcher, type Spawned } from '../launcher/launcher.js';
-import type { ExitReason, ExitReport, Params, SandboxInfo, SandboxSpec, SandboxStats } from '../protocol/schema.js';
+import { exitReport, nsToMs, signalName } from './exit-report.js';
+import type { ExitReport, Params, SandboxInfo, SandboxSpec, SandboxStats } from '../protocol/schema.js';
 import { requireStatus } from './lifecycle.js';
 import { OutputLog } from './output-log.js';
 import { checkMounts, checkRootfs, DEFAULTS, resolveIdentity } from './policy.js';
 import { Sandbox, type OutputSink } from './sandbox.js';
+import { WarmPool } from './warm-pool.js';
+
+export interface ManagerOptions {
+  /** warm slots kept ready (0: every start is cold) */
+  warmSlots: number;
+}
 
 export interface ManagerDirs {
   /** launcher state dir: sb/ and base/ tmpfs mounts live here */
@@ -32,23 +39,30 @@ interface ExecSession {
   requestNs: bigint;
 }
 
-const SIGNALS = new Map<number, string>(Object.entries(osConstants.signals).map(([k, v]) => [v, k] as [number, string]));
-export function signalName(n: number): string {
-  return SIGNALS.get(n) ?? `SIG${n}`;
-}
 
 export class SandboxManager {
   private readonly sandboxes = new Map<string, Sandbox>();
   private readonly execs = new Map<string, ExecSession>();
   private nextLauncherId = 1;
   private nextExec = 1;
+  private readonly warm: WarmPool;
 
   constructor(
     private readonly launcher: Launcher,
     private readonly cgroups: CgroupDriver,
     private readonly dirs: ManagerDirs,
+    opts: ManagerOptions = { warmSlots: 0 },
   ) {
     fs.mkdirSync(dirs.logs, { recursive: true, mode: 0o700 });
+    this.warm = new WarmPool(
+      launcher,
+      cgroups,
+      path.join(dirs.instance, 'sb'),
+      opts.warmSlots,
+      { limits: { memoryBytes: DEFAULTS.memoryBytes, pidsMax: DEFAULTS.pidsMax }, tmpfsBytes: DEFAULTS.tmpfsBytes },
+      () => this.nextLauncherId++,
+    );
+    this.warm.fill();
   }
 
   get count(): number {
@@ -61,7 +75,10 @@ export class SandboxManager {
     if (this.sandboxes.has(name)) throw new AppError('ALREADY_EXISTS', `a sandbox named "${name}" already exists: choose another --name or remove it with \`ai-sandbox rm ${name}\``);
     checkRootfs(spec.rootfs);
     checkMounts(spec.mounts);
-    const sb = new Sandbox(name, this.nextLauncherId++, spec, path.join(this.dirs.instance, 'sb', name), opts.autoRemove);
+    // Sandboxes in a resource pool need their cgroup inside it, so they start cold.
+    const slot = spec.pool === undefined ? this.warm.take() : undefined;
+    const sandboxDir = slot?.sandboxDir ?? path.join(this.dirs.instance, 'sb', name);
+    const sb = new Sandbox(name, slot?.launcherId ?? this.nextLauncherId++, spec, sandboxDir, opts.autoRemove);
     this.sandboxes.set(name, sb);
     if (opts.sink) sb.sinks.add(opts.sink);
     try {
@@ -71,9 +88,14 @@ export class SandboxManager {
         cpus: spec.limits.cpus,
         cpuWeight: spec.limits.cpuWeight,
       };
-      sb.cgroup = this.cgroups.create(name, limits, spec.pool);
+      if (slot) {
+        sb.cgroup = slot.cgroup;
+        slot.cgroup.setLimits(limits);
+      } else {
+        sb.cgroup = this.cgroups.create(name, limits, spec.pool);
+        fs.mkdirSync(sb.sandboxDir, { mode: 0o700 });
+      }
       sb.log = new OutputLog(path.join(this.dirs.logs, `${name}.log`));
-      fs.mkdirSync(sb.sandboxDir, { mode: 0o700 });
       const hostname = name.replace(/[_.]/g, '-');
       const id = resolveIdentity(spec, hostname);
       const spawned = await this.launcher.spawn(
@@ -151,23 +173,7 @@ export class SandboxManager {
   private async onExit(sb: Sandbox, status: number, initStatus: number, exitNs: bigint): Promise<void> {
     if (sb.timer) clearTimeout(sb.timer);
     sb.timer = null;
-    const stats = this.readStats(sb);
-    const st = decodeWaitStatus(status);
-    const init = decodeWaitStatus(initStatus);
-    const signal = st.signal ?? (st.exitCode === null ? init.signal : null);
-    let reason: ExitReason = signal !== null ? 'signaled' : 'exited';
-    if (sb.timedOut) reason = 'timed-out';
-    else if (stats && stats.oomKills > 0 && signal === osConstants.signals.SIGKILL) reason = 'oom-killed';
-    const execNs = sb.execNs ?? exitNs;
-    sb.exit = {
-      exitCode: signal !== null ? 128 + signal : (st.exitCode ?? 0),
-      signal: signal !== null ? signalName(signal) : null,
-      reason,
-      cpuMs: stats ? stats.cpuUsageNs / 1e6 : 0,
-      memoryPeakBytes: stats?.memoryPeakBytes ?? 0,
-      startMs: nsToMs(execNs - sb.requestNs),
-      wallMs: nsToMs(exitNs - sb.requestNs),
-    };
+    sb.exit = exitReport({ status, initStatus, timedOut: sb.timedOut, stats: this.readStats(sb), requestNs: sb.requestNs, execNs: sb.execNs ?? exitNs, exitNs });
     sb.finishedAt = new Date();
     sb.move('exit');
     sb.log?.close();
@@ -330,14 +336,11 @@ export class SandboxManager {
 
   /** Stop everything (helper shutdown): SIGKILL, wait for the exits, release. */
   async shutdown(): Promise<void> {
+    await this.warm.close();
     const live = [...this.sandboxes.values()].filter((s) => s.status !== 'stopped');
     // Bounded: a sandbox whose launcher session is already gone would never report its exit.
     const stops = Promise.all(live.map((s) => this.stop(s.name, 0).catch(() => undefined)));
     await Promise.race([stops, new Promise((r) => setTimeout(r, 5000).unref())]);
     await Promise.all([...this.sandboxes.values()].map((s) => this.release(s).catch(() => undefined)));
   }
-}
-
-function nsToMs(ns: bigint): number {
-  return Math.round(Number(ns) / 1e3) / 1e3;
 }
