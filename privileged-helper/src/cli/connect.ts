@@ -40,7 +40,7 @@ export async function connectOrEmbed(): Promise<Session> {
   }
   const helper = await Helper.start(embeddedConfig());
   const [clientSide, helperSide] = duplexPair();
-  new Connection(helperSide as unknown as Socket, helper.manager, { version: helper.info.version, instance: helper.info.instance, capabilities: helper.info.capabilities });
+  new Connection(helperSide as unknown as Socket, helper.services, { version: helper.info.version, instance: helper.info.instance, capabilities: helper.info.capabilities });
   const client = await HelperClient.over(clientSide);
   return {
     client,

@@ -9,6 +9,7 @@ import { DOCTOR_HELP, doctorCommand } from './commands/doctor.js';
 import { HELPER_HELP, helperCommand } from './commands/helper.js';
 import { EXEC_HELP, execCommand, LOGS_HELP, logsCommand, PS_HELP, psCommand, RM_HELP, rmCommand, STOP_HELP, stopCommand } from './commands/manage.js';
 import { RUN_HELP, runCommand, START_HELP, startCommand } from './commands/run.js';
+import { CHECKPOINT_HELP, checkpointCommand, FORK_HELP, forkCommand, RESTORE_HELP, restoreCommand, SNAPSHOT_HELP, snapshotCommand, SNAPSHOTS_HELP, snapshotsCommand } from './commands/snapshot.js';
 
 const COMMANDS: Record<string, { help: string; run: (argv: string[]) => Promise<number> | number }> = {
   run: { help: RUN_HELP, run: runCommand },
@@ -18,6 +19,11 @@ const COMMANDS: Record<string, { help: string; run: (argv: string[]) => Promise<
   exec: { help: EXEC_HELP, run: execCommand },
   stop: { help: STOP_HELP, run: stopCommand },
   rm: { help: RM_HELP, run: rmCommand },
+  checkpoint: { help: CHECKPOINT_HELP, run: checkpointCommand },
+  snapshots: { help: SNAPSHOTS_HELP, run: snapshotsCommand },
+  restore: { help: RESTORE_HELP, run: restoreCommand },
+  fork: { help: FORK_HELP, run: forkCommand },
+  snapshot: { help: SNAPSHOT_HELP, run: snapshotCommand },
   doctor: { help: DOCTOR_HELP, run: doctorCommand },
   helper: { help: HELPER_HELP, run: helperCommand },
 };
@@ -33,6 +39,11 @@ usage: ai-sandbox COMMAND [options]
   exec NAME [-it] -- CMD   run a command inside a running sandbox
   stop NAME                stop a sandbox (SIGTERM, then SIGKILL)
   rm NAME [-f]             remove a stopped sandbox
+  checkpoint NAME          snapshot a running sandbox (--leave-running, --label)
+  snapshots [NAME]         list snapshots
+  restore SNAPSHOT         continue a snapshot as a new sandbox (--name)
+  fork SNAPSHOT --count N  start N copies of a snapshot at once (--prefix)
+  snapshot rm|diff         remove a snapshot, or compare two
   doctor [--json]          check the kernel features sandboxes need
   helper                   run the privileged helper (root) in the foreground
 

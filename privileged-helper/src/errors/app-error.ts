@@ -17,6 +17,9 @@ export const ERROR_CODES = [
   'LAUNCHER_FAILED',
   'HELPER_UNAVAILABLE',
   'PERMISSION_DENIED',
+  'DATA_CORRUPT', // a snapshot whose files do not match their checksums
+  'SNAPSHOT_FAILED', // CRIU refused a dump or restore; the message has its log's last words
+  'UNSUPPORTED', // a feature this host (or build) cannot do: said, never faked
   'INTERNAL',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];

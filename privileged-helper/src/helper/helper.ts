@@ -10,7 +10,10 @@ import { instanceDir, type HelperConfig } from '../config.js';
 import { AppError } from '../errors/app-error.js';
 import { Launcher } from '../launcher/launcher.js';
 import { PROTOCOL_VERSION } from '../protocol/schema.js';
+import type { Services } from '../rpc/context.js';
 import { SandboxManager } from '../sandbox/manager.js';
+import { SnapshotService } from '../snapshot/service.js';
+import { SnapshotStore } from '../snapshot/store.js';
 import { buildHostSkeleton } from '../sandbox/rootfs.js';
 import { listen } from '../server/server.js';
 import { identityOf, mountsUnder } from '../util/proc.js';
@@ -24,7 +27,7 @@ export class Helper {
 
   private constructor(
     readonly config: HelperConfig,
-    readonly manager: SandboxManager,
+    readonly services: Services,
     readonly launcher: Launcher,
     readonly reconciled: ReconcileReport,
   ) {}
@@ -63,14 +66,16 @@ export class Helper {
         skeleton,
         logs: path.join(config.stateRoot, 'logs', config.instance),
       }, { warmSlots: config.warmSlots });
-      const helper = new Helper(config, manager, launcher, reconciled);
+      const snapshots = new SnapshotService(manager, new SnapshotStore(path.join(config.stateRoot, 'snapshots')), launcher, path.join(config.stateRoot, 'logs', config.instance));
+      const services: Services = { manager, snapshots };
+      const helper = new Helper(config, services, launcher, reconciled);
       launcher.onFatal = (err) => {
         process.stderr.write(`ai-sandbox helper: ${err.message}\n`);
         process.exitCode = 1;
         void helper.stop();
       };
       if (config.socketPath) {
-        helper.server = await listen(config.socketPath, config.socketGroup, manager, { version: VERSION, instance: config.instance, capabilities: CAPABILITIES });
+        helper.server = await listen(config.socketPath, config.socketGroup, services, { version: VERSION, instance: config.instance, capabilities: CAPABILITIES });
       }
       return helper;
     } catch (err) {
@@ -83,7 +88,7 @@ export class Helper {
   async stop(): Promise<void> {
     this.server?.close();
     if (this.config.socketPath) fs.rmSync(this.config.socketPath, { force: true });
-    await this.manager.shutdown();
+    await this.services.manager.shutdown();
     await this.launcher.stop();
     // The launcher unmounted the sandboxes; its own base/sb tmpfs go through the same path a dead
     // instance's do, so an orderly stop and a crash leave the same (nothing).

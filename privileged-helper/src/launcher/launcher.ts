@@ -48,6 +48,26 @@ export interface Spawned {
   pid: number;
   recvNs: bigint;
   execNs: bigint;
+  /** `pipe:[inode]` names of the sandbox's stdio and status pipes (absent with a TTY) */
+  pipes: { stdin: string; stdout: string; stderr: string; status: string } | null;
+}
+
+/** Restore a CRIU image set as a new sandbox (docs/launcher-protocol.md, RESTORE). */
+export interface RestorePlan {
+  sandboxDir: string;
+  tmpfsBytes: number;
+  cgroup2Path: string;
+  v1ProcsFiles: readonly string[];
+  lowerDirs: string[];
+  imagesDir: string;
+  upperArchive: string;
+  criu: string;
+  /** role=pipe:[inode] of the dumped tree's pipes, e.g. stdout=pipe:[123] */
+  inherit: string[];
+  /** criu --external arguments for restore */
+  external: string[];
+  hostname: string;
+  log: string;
 }
 
 interface Session extends SessionHandlers {
@@ -129,6 +149,24 @@ export class Launcher {
     if (plan.tty) fields.push([Tag.ROWS, BigInt(plan.tty.rows)], [Tag.COLS, BigInt(plan.tty.cols)]);
     if (plan.netnsPath) fields.push([Tag.NETNS, plan.netnsPath]);
     return this.startSession(Req.SPAWN, id, fields, handlers);
+  }
+
+  restore(id: number, plan: RestorePlan, handlers: SessionHandlers): Promise<Spawned> {
+    const fields: TlvField[] = [
+      [Tag.SANDBOX_DIR, plan.sandboxDir],
+      [Tag.TMPFS_BYTES, BigInt(plan.tmpfsBytes)],
+      [Tag.CGROUP2, plan.cgroup2Path],
+      ...plan.v1ProcsFiles.map((f): TlvField => [Tag.CGROUP_PROCS, f]),
+      ...plan.lowerDirs.map((d): TlvField => [Tag.LOWER, d]),
+      [Tag.IMAGES_DIR, plan.imagesDir],
+      [Tag.UPPER_ARCHIVE, plan.upperArchive],
+      [Tag.CRIU, plan.criu],
+      ...plan.inherit.map((i): TlvField => [Tag.INHERIT, i]),
+      ...plan.external.map((e): TlvField => [Tag.EXTERNAL, e]),
+      [Tag.HOSTNAME, plan.hostname],
+      [Tag.LOG, plan.log],
+    ];
+    return this.startSession(Req.RESTORE, id, fields, handlers);
   }
 
   /**
@@ -249,10 +287,12 @@ export class Launcher {
     switch (type) {
       case Ev.SPAWNED: {
         const tlv = new TlvBody(body);
-        const spawned = {
+        const pipe = (t: number) => tlv.str(t) ?? '';
+        const spawned: Spawned = {
           pid: Number(tlv.num(Tag.PID) ?? 0n),
           recvNs: tlv.num(Tag.RECV_NS) ?? 0n,
           execNs: tlv.num(Tag.EXEC_NS) ?? 0n,
+          pipes: tlv.str(Tag.PIPE_STATUS) ? { stdin: pipe(Tag.PIPE_STDIN), stdout: pipe(Tag.PIPE_STDOUT), stderr: pipe(Tag.PIPE_STDERR), status: pipe(Tag.PIPE_STATUS) } : null,
         };
         session.onSpawned(spawned);
         session.pending?.resolve(spawned);

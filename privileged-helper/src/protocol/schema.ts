@@ -14,6 +14,9 @@ export const nameSchema = z
   .string()
   .regex(NAME_RE, 'a name is 1-63 characters: lowercase letters, digits, and _ . - (starting with a letter or digit)');
 
+export const SNAPSHOT_ID_RE = /^s-[0-9a-f]{10}$/;
+export const snapshotIdSchema = z.string().regex(SNAPSHOT_ID_RE, 'a snapshot id looks like s-0123456789 (see `ai-sandbox snapshots`)');
+
 const absPath = z
   .string()
   .min(1)
@@ -70,7 +73,7 @@ export type SandboxSpecInput = z.input<typeof sandboxSpecSchema>;
 
 export const SANDBOX_STATUSES = ['creating', 'running', 'paused', 'checkpointing', 'stopped'] as const;
 export type SandboxStatus = (typeof SANDBOX_STATUSES)[number];
-export const EXIT_REASONS = ['exited', 'signaled', 'oom-killed', 'timed-out', 'failed-to-start'] as const;
+export const EXIT_REASONS = ['exited', 'signaled', 'oom-killed', 'timed-out', 'failed-to-start', 'checkpointed'] as const;
 export type ExitReason = (typeof EXIT_REASONS)[number];
 
 /** What `--report` writes and what a finished sandbox carries. */
@@ -158,6 +161,18 @@ export const operations = {
     .strict(),
   'io.resize': z.object({ target, rows: z.number().int().min(1).max(1000), cols: z.number().int().min(1).max(1000) }).strict(),
   'stream.cancel': z.object({ stream: z.string().max(64) }).strict(),
+  'snapshot.checkpoint': z
+    .object({ name: nameSchema, leaveRunning: z.boolean().default(false), label: z.string().max(200).optional() })
+    .strict(),
+  'snapshot.list': z.object({ sandbox: nameSchema.optional() }).strict(),
+  'snapshot.restore': z
+    .object({ snapshot: snapshotIdSchema, name: nameSchema.optional(), attach: z.boolean().default(false) })
+    .strict(),
+  'snapshot.fork': z
+    .object({ snapshot: snapshotIdSchema, count: z.number().int().min(1).max(64), prefix: nameSchema.optional() })
+    .strict(),
+  'snapshot.remove': z.object({ snapshot: snapshotIdSchema }).strict(),
+  'snapshot.diff': z.object({ from: snapshotIdSchema, to: snapshotIdSchema }).strict(),
 } as const;
 
 export type OperationName = keyof typeof operations;
@@ -179,6 +194,35 @@ export interface Results {
   'io.write': Record<string, never>;
   'io.resize': Record<string, never>;
   'stream.cancel': Record<string, never>;
+  'snapshot.checkpoint': SnapshotInfo;
+  'snapshot.list': { snapshots: SnapshotInfo[] };
+  'snapshot.restore': { name: string; pid: number; stream: string | null };
+  'snapshot.fork': { names: string[] };
+  'snapshot.remove': Record<string, never>;
+  'snapshot.diff': SnapshotDiffResult;
+}
+
+/** What lists and the CLI show of a snapshot. */
+export interface SnapshotInfo {
+  id: string;
+  sandbox: string;
+  parent: string | null;
+  createdAt: string;
+  label: string | null;
+  sizeBytes: number;
+  memoryBytes: number;
+  processes: number;
+}
+
+export interface SnapshotDiffResult {
+  from: string;
+  to: string;
+  files: Array<{ path: string; kind: 'added' | 'changed' | 'removed'; what?: string[]; sizeBefore?: number; sizeAfter?: number }>;
+  processes: {
+    started: Array<{ pid: number; ppid: number; comm: string; cmdline: string }>;
+    ended: Array<{ pid: number; ppid: number; comm: string; cmdline: string }>;
+  };
+  memory: { beforeBytes: number; afterBytes: number; deltaBytes: number };
 }
 
 /** Envelope of everything a client sends. */

@@ -1,9 +1,15 @@
 import type { SandboxManager } from '../sandbox/manager.js';
+import type { SnapshotService } from '../snapshot/service.js';
 import type { ConnectionStream } from '../server/stream.js';
 
-/** What an operation handler may use: the manager, and its own connection's streams. */
-export interface RpcContext {
+/** The helper's services an operation can reach. */
+export interface Services {
   manager: SandboxManager;
+  snapshots: SnapshotService;
+}
+
+/** What an operation handler may use: the services, and its own connection's streams. */
+export interface RpcContext extends Services {
   helper: { version: string; instance: string; capabilities: string[] };
   conn: {
     openStream(): ConnectionStream;

@@ -16,6 +16,12 @@ import { sandboxRemove } from './sandbox-remove.js';
 import { sandboxStats } from './sandbox-stats.js';
 import { sandboxStop } from './sandbox-stop.js';
 import { sandboxWait } from './sandbox-wait.js';
+import { snapshotCheckpoint } from './snapshot-checkpoint.js';
+import { snapshotDiff } from './snapshot-diff.js';
+import { snapshotFork } from './snapshot-fork.js';
+import { snapshotList } from './snapshot-list.js';
+import { snapshotRemove } from './snapshot-remove.js';
+import { snapshotRestore } from './snapshot-restore.js';
 
 export function parseParams<O extends OperationName>(op: O, raw: unknown) {
   return operations[op].safeParse(raw ?? {});
@@ -50,6 +56,18 @@ export async function dispatch(ctx: RpcContext, op: OperationName, params: unkno
     case 'stream.cancel':
       cancelStream((params as Params<'stream.cancel'>).stream);
       return {};
+    case 'snapshot.checkpoint':
+      return snapshotCheckpoint(ctx, params as Params<'snapshot.checkpoint'>);
+    case 'snapshot.list':
+      return snapshotList(ctx, params as Params<'snapshot.list'>);
+    case 'snapshot.restore':
+      return snapshotRestore(ctx, params as Params<'snapshot.restore'>);
+    case 'snapshot.fork':
+      return snapshotFork(ctx, params as Params<'snapshot.fork'>);
+    case 'snapshot.remove':
+      return snapshotRemove(ctx, params as Params<'snapshot.remove'>);
+    case 'snapshot.diff':
+      return snapshotDiff(ctx, params as Params<'snapshot.diff'>);
     default: {
       const never: never = op;
       throw new Error(`unhandled operation ${String(never)}`);

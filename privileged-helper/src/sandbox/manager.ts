@@ -7,16 +7,23 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
-import type { CgroupDriver, CgroupStats } from '../cgroup/types.js';
+import type { CgroupDriver, CgroupStats, SandboxCgroup } from '../cgroup/types.js';
 import { AppError } from '../errors/app-error.js';
-import { decodeWaitStatus, type Launcher, type Spawned } from '../launcher/launcher.js';
+import { decodeWaitStatus, type Launcher, type SessionHandlers, type Spawned } from '../launcher/launcher.js';
 import { exitReport, nsToMs, signalName } from './exit-report.js';
 import type { ExitReport, Params, SandboxInfo, SandboxSpec, SandboxStats } from '../protocol/schema.js';
 import { requireStatus } from './lifecycle.js';
 import { OutputLog } from './output-log.js';
 import { checkMounts, checkRootfs, DEFAULTS, resolveIdentity } from './policy.js';
 import { Sandbox, type OutputSink } from './sandbox.js';
-import { WarmPool } from './warm-pool.js';
+import { WarmPool, type WarmSlot } from './warm-pool.js';
+
+export interface LaunchOptions {
+  autoRemove: boolean;
+  sink?: OutputSink | undefined;
+  /** the snapshot a restored sandbox continues from: the parent of its next checkpoint */
+  restoredFrom?: string | undefined;
+}
 
 export interface ManagerOptions {
   /** warm slots kept ready (0: every start is cold) */
@@ -70,15 +77,63 @@ export class SandboxManager {
   }
 
   /** Start a sandbox; resolves once its program has exec'd. Output goes to `sink` from the first byte. */
-  async create(spec: SandboxSpec, opts: { autoRemove: boolean; sink?: OutputSink | undefined }): Promise<{ sandbox: Sandbox; spawned: Spawned }> {
-    const name = spec.name ?? `sb-${randomBytes(4).toString('hex')}`;
-    if (this.sandboxes.has(name)) throw new AppError('ALREADY_EXISTS', `a sandbox named "${name}" already exists: choose another --name or remove it with \`ai-sandbox rm ${name}\``);
+  /** Start a sandbox; resolves once its program has exec'd. Output goes to `sink` from the first byte. */
+  async create(spec: SandboxSpec, opts: LaunchOptions): Promise<{ sandbox: Sandbox; spawned: Spawned }> {
     checkRootfs(spec.rootfs);
     checkMounts(spec.mounts);
     // Sandboxes in a resource pool need their cgroup inside it, so they start cold.
     const slot = spec.pool === undefined ? this.warm.take() : undefined;
+    return this.launch(spec, opts, slot, (sb, cgroup) => {
+      const id = resolveIdentity(spec, sb.hostname);
+      return this.launcher.spawn(
+        sb.launcherId,
+        {
+          argv: spec.command,
+          env: id.env,
+          lowerDirs: this.lowerDirs(spec),
+          sandboxDir: sb.sandboxDir,
+          tmpfsBytes: spec.tmpfsBytes ?? DEFAULTS.tmpfsBytes,
+          hostname: sb.hostname,
+          workdir: id.workdir,
+          uid: id.uid,
+          gid: id.gid,
+          mounts: spec.mounts,
+          cgroup2Path: cgroup.cgroup2Path,
+          v1ProcsFiles: cgroup.v1ProcsFiles,
+          allowListen: spec.allowListen,
+          tty: spec.tty,
+        },
+        this.sessionHandlers(sb),
+      );
+    }).catch((err: unknown) => {
+      const e = AppError.from(err);
+      if (e.details?.stage === 'execve' && e.details.errnoName === 'ENOENT') {
+        throw new AppError('FAILED_TO_START', `${spec.command[0]}: command not found in the sandbox (PATH=${DEFAULTS.path})`, { details: e.details });
+      }
+      throw e;
+    });
+  }
+
+  /** The overlay lower layers of a spec: its rootfs, or the skeleton over the host. */
+  lowerDirs(spec: Pick<SandboxSpec, 'rootfs'>): string[] {
+    return spec.rootfs ? [spec.rootfs] : [this.dirs.skeleton, '/'];
+  }
+
+  /**
+   * Register a sandbox, give it a cgroup (its own, or a warm slot's) and an output log, and start it
+   * with `start` (a spawn, or a restore from a snapshot). A failure leaves nothing behind.
+   */
+  async launch(
+    spec: SandboxSpec,
+    opts: LaunchOptions,
+    slot: WarmSlot | undefined,
+    start: (sb: Sandbox, cgroup: SandboxCgroup) => Promise<Spawned>,
+  ): Promise<{ sandbox: Sandbox; spawned: Spawned }> {
+    const name = spec.name ?? `sb-${randomBytes(4).toString('hex')}`;
+    if (this.sandboxes.has(name)) throw new AppError('ALREADY_EXISTS', `a sandbox named "${name}" already exists: choose another --name or remove it with \`ai-sandbox rm ${name}\``);
     const sandboxDir = slot?.sandboxDir ?? path.join(this.dirs.instance, 'sb', name);
-    const sb = new Sandbox(name, slot?.launcherId ?? this.nextLauncherId++, spec, sandboxDir, opts.autoRemove);
+    const sb = new Sandbox(name, slot?.launcherId ?? this.nextLauncherId++, { ...spec, name }, sandboxDir, opts.autoRemove);
+    sb.restoredFrom = opts.restoredFrom ?? null;
     this.sandboxes.set(name, sb);
     if (opts.sink) sb.sinks.add(opts.sink);
     try {
@@ -96,41 +151,22 @@ export class SandboxManager {
         fs.mkdirSync(sb.sandboxDir, { mode: 0o700 });
       }
       sb.log = new OutputLog(path.join(this.dirs.logs, `${name}.log`));
-      const hostname = name.replace(/[_.]/g, '-');
-      const id = resolveIdentity(spec, hostname);
-      const spawned = await this.launcher.spawn(
-        sb.launcherId,
-        {
-          argv: spec.command,
-          env: id.env,
-          lowerDirs: spec.rootfs ? [spec.rootfs] : [this.dirs.skeleton, '/'],
-          sandboxDir: sb.sandboxDir,
-          tmpfsBytes: spec.tmpfsBytes ?? DEFAULTS.tmpfsBytes,
-          hostname,
-          workdir: id.workdir,
-          uid: id.uid,
-          gid: id.gid,
-          mounts: spec.mounts,
-          cgroup2Path: sb.cgroup.cgroup2Path,
-          v1ProcsFiles: sb.cgroup.v1ProcsFiles,
-          allowListen: spec.allowListen,
-          tty: spec.tty,
-        },
-        {
-          onSpawned: (s) => this.onSpawned(sb, s),
-          onOutput: (fd, data) => sb.emitOutput(fd, data),
-          onExit: (e) => void this.onExit(sb, e.status, e.initStatus, e.exitNs),
-        },
-      );
+      const spawned = await start(sb, sb.cgroup);
       return { sandbox: sb, spawned };
     } catch (err) {
-      let appErr = AppError.from(err);
-      if (appErr.details?.stage === 'execve' && appErr.details.errnoName === 'ENOENT') {
-        appErr = new AppError('FAILED_TO_START', `${spec.command[0]}: command not found in the sandbox (PATH=${DEFAULTS.path})`, { details: appErr.details });
-      }
+      const appErr = AppError.from(err);
       await this.failedToStart(sb, appErr);
       throw appErr;
     }
+  }
+
+  /** How the launcher's events for a sandbox reach it (spawned, restored, or exec'd into). */
+  sessionHandlers(sb: Sandbox): SessionHandlers {
+    return {
+      onSpawned: (s) => this.onSpawned(sb, s),
+      onOutput: (fd, data) => sb.emitOutput(fd, data),
+      onExit: (e) => void this.onExit(sb, e.status, e.initStatus, e.exitNs),
+    };
   }
 
   private onSpawned(sb: Sandbox, s: Spawned): void {
@@ -138,6 +174,7 @@ export class SandboxManager {
     sb.pid = s.pid;
     sb.startedAt = new Date();
     sb.execNs = s.execNs;
+    sb.pipes = s.pipes;
     if (sb.spec.timeoutMs !== undefined) {
       sb.timer = setTimeout(() => {
         sb.timedOut = true;
@@ -174,6 +211,8 @@ export class SandboxManager {
     if (sb.timer) clearTimeout(sb.timer);
     sb.timer = null;
     sb.exit = exitReport({ status, initStatus, timedOut: sb.timedOut, stats: this.readStats(sb), requestNs: sb.requestNs, execNs: sb.execNs ?? exitNs, exitNs });
+    // CRIU ends the tree after a dump without --leave-running: that is the checkpoint, not a crash.
+    if (sb.checkpointing && !sb.checkpointing.leaveRunning) sb.exit = { ...sb.exit, reason: 'checkpointed', exitCode: 0, signal: null };
     sb.finishedAt = new Date();
     sb.move('exit');
     sb.log?.close();
@@ -188,7 +227,8 @@ export class SandboxManager {
     } catch {
       // reported by reconcile if it really stays
     }
-    if (sb.autoRemove) await this.remove(sb.name, false);
+    // a checkpoint in progress still needs the sandbox's files; it removes the sandbox when done
+    if (sb.autoRemove && !sb.checkpointing) await this.remove(sb.name, false);
   }
 
   private readStats(sb: Sandbox): CgroupStats | null {
@@ -197,6 +237,10 @@ export class SandboxManager {
     } catch {
       return null;
     }
+  }
+
+  has(name: string): boolean {
+    return this.sandboxes.has(name);
   }
 
   get(name: string): Sandbox {

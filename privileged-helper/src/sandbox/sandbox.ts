@@ -6,6 +6,7 @@ import type { SandboxCgroup } from '../cgroup/types.js';
 import type { ExitReport, SandboxInfo, SandboxSpec, SandboxStatus, StreamEvent } from '../protocol/schema.js';
 import { transition, type SandboxAction } from './lifecycle.js';
 import type { OutputLog } from './output-log.js';
+import type { Spawned } from '../launcher/launcher.js';
 
 /** Where a sandbox's output goes: a connection's stream, with its own flow control. */
 export interface OutputSink {
@@ -26,6 +27,12 @@ export class Sandbox {
   finishedAt: Date | null = null;
   exit: ExitReport | null = null;
   timedOut = false;
+  /** names of its stdio and status pipes, which a checkpoint records for the restore */
+  pipes: Spawned['pipes'] = null;
+  /** the snapshot it was restored from, then its latest checkpoint: the parent of the next one */
+  restoredFrom: string | null = null;
+  /** a checkpoint is being taken: its exit (CRIU ends the tree) is a checkpoint, not a crash */
+  checkpointing: { leaveRunning: boolean } | null = null;
   timer: NodeJS.Timeout | null = null;
   readonly sinks = new Set<OutputSink>();
   readonly exitWaiters: Array<() => void> = [];
@@ -39,6 +46,10 @@ export class Sandbox {
     readonly sandboxDir: string,
     readonly autoRemove: boolean,
   ) {}
+
+  get hostname(): string {
+    return this.name.replace(/[_.]/g, '-');
+  }
 
   move(action: SandboxAction): void {
     this.status = transition(this.name, this.status, action);

@@ -14,8 +14,7 @@ import { encodeFrame, FrameDecoder, FrameTooLargeError } from '../protocol/frame
 import { clientMessageSchema, isOperationName, type Params, type ResponseFrame, type StreamFrame } from '../protocol/schema.js';
 import { hello } from '../rpc/hello.js';
 import { dispatch, parseParams } from '../rpc/dispatch.js';
-import type { RpcContext } from '../rpc/context.js';
-import type { SandboxManager } from '../sandbox/manager.js';
+import type { RpcContext, Services } from '../rpc/context.js';
 import { ConnectionStream } from './stream.js';
 
 let nextStream = 1;
@@ -36,7 +35,7 @@ export class Connection {
 
   constructor(
     private readonly socket: Socket,
-    private readonly manager: SandboxManager,
+    private readonly services: Services,
     private readonly helper: RpcContext['helper'],
   ) {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -89,7 +88,7 @@ export class Connection {
       return;
     }
     const ctx: RpcContext = {
-      manager: this.manager,
+      ...this.services,
       helper: this.helper,
       conn: { openStream: () => this.openStream(), onClose: (fn) => this.closeHooks.push(fn) },
     };
@@ -119,7 +118,7 @@ export class Connection {
   private cancelStream(id: string): void {
     const s = this.streams.get(id);
     if (!s) return;
-    this.manager.unsubscribe(s);
+    this.services.manager.unsubscribe(s);
     s.end();
   }
 
@@ -137,7 +136,7 @@ export class Connection {
     if (this.closed) return;
     this.closed = true;
     for (const s of this.streams.values()) {
-      this.manager.unsubscribe(s);
+      this.services.manager.unsubscribe(s);
       s.close();
     }
     this.streams.clear();

@@ -7,8 +7,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { AppError } from '../errors/app-error.js';
-import type { SandboxManager } from '../sandbox/manager.js';
-import type { RpcContext } from '../rpc/context.js';
+import type { RpcContext, Services } from '../rpc/context.js';
 import { Connection } from './connection.js';
 
 export function groupId(group: string): number | undefined {
@@ -46,11 +45,11 @@ export async function claimSocket(socketPath: string): Promise<void> {
   fs.rmSync(socketPath, { force: true });
 }
 
-export async function listen(socketPath: string, group: string, manager: SandboxManager, helper: RpcContext['helper']): Promise<net.Server> {
+export async function listen(socketPath: string, group: string, services: Services, helper: RpcContext['helper']): Promise<net.Server> {
   fs.mkdirSync(path.dirname(socketPath), { recursive: true, mode: 0o755 });
   await claimSocket(socketPath);
   const gid = ensureGroup(group);
-  const server = net.createServer((socket) => new Connection(socket, manager, helper));
+  const server = net.createServer((socket) => new Connection(socket, services, helper));
   // Create the socket with no access at all, then open it to the group: no window where others connect.
   const oldMask = process.umask(0o777);
   try {

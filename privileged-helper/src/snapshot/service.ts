@@ -1,0 +1,213 @@
+/**
+ * Time travel: checkpoint a running sandbox (CRIU images of its whole process tree + an archive of its
+ * writable layer + metadata), restore a snapshot as a new sandbox, fork N copies at once, and compare two
+ * snapshots. Restores go through the launcher, which stays the parent of every sandbox init.
+ *
+ * Threat model: snapshot ids are validated (`s-` + hex) before any path is built from them; a snapshot's
+ * files are checked against their checksums before CRIU reads them; everything else comes from the
+ * helper's own records.
+ */
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { AppError } from '../errors/app-error.js';
+import type { Launcher } from '../launcher/launcher.js';
+import type { SandboxSpec } from '../protocol/schema.js';
+import { requireStatus } from '../sandbox/lifecycle.js';
+import type { LaunchOptions, SandboxManager } from '../sandbox/manager.js';
+import { checkRootfs, DEFAULTS } from '../sandbox/policy.js';
+import type { Sandbox } from '../sandbox/sandbox.js';
+import { dump, ensureRunDir, externalKey, requireCriu } from './criu.js';
+import { diffSnapshots, type SnapshotDiff } from './diff.js';
+import { infoOf, type ProcessEntry, type SnapshotInfo } from './meta.js';
+import type { SnapshotStore } from './store.js';
+
+const TAR_FLAGS = ['--xattrs', '--xattrs-include=*', '--acls', '--numeric-owner'];
+
+export class SnapshotService {
+  constructor(
+    private readonly manager: SandboxManager,
+    private readonly store: SnapshotStore,
+    private readonly launcher: Launcher,
+    private readonly restoreLogs: string,
+  ) {}
+
+  async checkpoint(name: string, opts: { leaveRunning: boolean; label?: string | undefined }): Promise<SnapshotInfo> {
+    const criu = requireCriu();
+    const sb = this.manager.get(name);
+    requireStatus(name, sb.status, 'checkpoint');
+    if (!sb.pipes || sb.pid === null) {
+      throw new AppError('UNSUPPORTED', `cannot checkpoint sandbox "${name}": a sandbox with a terminal (--tty) cannot be checkpointed yet`);
+    }
+    await ensureRunDir();
+    const id = this.store.newId();
+    const dir = this.store.stage(id);
+    sb.move('checkpoint');
+    sb.checkpointing = { leaveRunning: opts.leaveRunning };
+    const { leaveRunning } = opts;
+    let stopped = false;
+    try {
+      const processes = processTree(sb);
+      const externalMounts = devNullMasks(sb.pid);
+      const t0 = performance.now();
+      // With --leave-running the tree stays stopped until its files are archived: one point in time.
+      await dump(criu, { pid: sb.pid, imagesDir: path.join(dir, 'img'), externalMounts, leaveStopped: leaveRunning });
+      stopped = leaveRunning;
+      const dumpMs = performance.now() - t0;
+      if (!leaveRunning) await this.manager.wait(name);
+      const t1 = performance.now();
+      await run('tar', [...TAR_FLAGS, '-C', path.join(sb.sandboxDir, 'upper'), '-cf', path.join(dir, 'upper.tar'), '.']);
+      const archiveMs = performance.now() - t1;
+      if (stopped) continueTree(sb);
+      stopped = false;
+      const meta = await this.store.commit({
+        version: 1,
+        id,
+        sandbox: name,
+        parent: sb.restoredFrom,
+        createdAt: new Date().toISOString(),
+        label: opts.label ?? null,
+        spec: sb.spec,
+        leaveRunning,
+        criuVersion: criu.version,
+        pipes: sb.pipes,
+        externalMounts,
+        processes,
+        memoryBytes: imagesMemory(path.join(dir, 'img')),
+        timings: { dumpMs: round(dumpMs), archiveMs: round(archiveMs) },
+      });
+      sb.restoredFrom = id;
+      return infoOf(meta);
+    } catch (err) {
+      if (stopped) continueTree(sb);
+      this.store.abandon(id);
+      throw err;
+    } finally {
+      sb.checkpointing = null;
+      if (sb.status === 'checkpointing') sb.move('checkpointed');
+      if (sb.status === 'stopped' && sb.autoRemove) await this.manager.remove(name, false).catch(() => undefined);
+    }
+  }
+
+  list(sandbox?: string): SnapshotInfo[] {
+    return this.store.listInfo().filter((s) => sandbox === undefined || s.sandbox === sandbox);
+  }
+
+  /** Continue from a snapshot as a new sandbox. Checksums are verified first; a failure leaves nothing. */
+  async restore(snapshotId: string, opts: { name?: string | undefined } & LaunchOptions): Promise<{ sandbox: Sandbox; pid: number }> {
+    const criu = requireCriu();
+    const meta = await this.store.verify(snapshotId);
+    const spec: SandboxSpec = { ...meta.spec, name: opts.name };
+    checkRootfs(spec.rootfs);
+    const dir = this.store.dir(snapshotId);
+    await ensureRunDir();
+    fs.mkdirSync(this.restoreLogs, { recursive: true, mode: 0o700 });
+    const { sandbox, spawned } = await this.manager.launch(spec, { ...opts, restoredFrom: snapshotId }, undefined, (sb, cgroup) =>
+      this.launcher.restore(
+        sb.launcherId,
+        {
+          sandboxDir: sb.sandboxDir,
+          tmpfsBytes: spec.tmpfsBytes ?? DEFAULTS.tmpfsBytes,
+          cgroup2Path: cgroup.cgroup2Path,
+          v1ProcsFiles: cgroup.v1ProcsFiles,
+          lowerDirs: this.manager.lowerDirs(spec),
+          imagesDir: path.join(dir, 'img'),
+          upperArchive: path.join(dir, 'upper.tar'),
+          criu: criu.binary,
+          inherit: Object.entries(meta.pipes).map(([role, pipe]) => `${role}=${pipe}`),
+          external: meta.externalMounts.map((m) => `mnt[${externalKey(m)}]:/dev/null`),
+          hostname: sb.hostname,
+          log: path.join(this.restoreLogs, `${sb.name}.restore.log`),
+        },
+        this.manager.sessionHandlers(sb),
+      ),
+    );
+    return { sandbox, pid: spawned.pid };
+  }
+
+  /** N independent copies of one snapshot, started at once; all or nothing. */
+  async fork(snapshotId: string, count: number, prefix: string): Promise<string[]> {
+    const names = Array.from({ length: count }, (_, i) => `${prefix}-${i + 1}`);
+    for (const n of names) if (this.manager.has(n)) throw new AppError('ALREADY_EXISTS', `a sandbox named "${n}" already exists: choose another --prefix`);
+    await this.store.verify(snapshotId);
+    const results = await Promise.allSettled(names.map((name) => this.restore(snapshotId, { name, autoRemove: false })));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      await Promise.all(names.filter((n) => this.manager.has(n)).map((n) => this.manager.remove(n, true).catch(() => undefined)));
+      throw AppError.from(failed.reason);
+    }
+    return names;
+  }
+
+  /** Each snapshot holds full images, so its children stay restorable without it. */
+  remove(snapshotId: string): void {
+    this.store.remove(snapshotId);
+  }
+
+  diff(a: string, b: string): SnapshotDiff {
+    return diffSnapshots(this.store.get(a), this.store.dir(a), this.store.get(b), this.store.dir(b));
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}
+
+function run(cmd: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) =>
+    execFile(cmd, args, { maxBuffer: 16 << 20 }, (err, _o, stderr) =>
+      err ? reject(new AppError('SNAPSHOT_FAILED', `${cmd} failed: ${String(stderr).trim().split('\n').pop() ?? err.message}`)) : resolve(),
+    ),
+  );
+}
+
+/** The sandbox's processes as seen inside it (pid namespace numbers). */
+function processTree(sb: Sandbox): ProcessEntry[] {
+  const hostToNs = new Map<number, number>();
+  const entries: Array<{ host: number; ppidHost: number; comm: string; cmdline: string }> = [];
+  for (const pid of sb.cgroup?.pids() ?? []) {
+    try {
+      const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+      const nspid = /^NSpid:\s*(.*)$/m.exec(status)?.[1]?.trim().split(/\s+/);
+      const ppid = Number(/^PPid:\s*(\d+)/m.exec(status)?.[1] ?? 0);
+      hostToNs.set(pid, Number(nspid?.at(-1) ?? pid));
+      entries.push({
+        host: pid,
+        ppidHost: ppid,
+        comm: fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim(),
+        cmdline: fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim(),
+      });
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return entries.map((e) => ({ pid: hostToNs.get(e.host)!, ppid: hostToNs.get(e.ppidHost) ?? 0, comm: e.comm, cmdline: e.cmdline })).sort((a, b) => a.pid - b.pid);
+}
+
+/** Paths the launcher masked with the host's /dev/null: CRIU dumps them as external mounts. */
+function devNullMasks(initPid: number): string[] {
+  return fs
+    .readFileSync(`/proc/${initPid}/mountinfo`, 'utf8')
+    .split('\n')
+    .map((l) => l.split(' '))
+    .filter((f) => f[f.indexOf('-') + 1] === 'devtmpfs')
+    .map((f) => f[4]!)
+    .filter(Boolean);
+}
+
+function continueTree(sb: Sandbox): void {
+  for (const pid of sb.cgroup?.pids() ?? []) {
+    try {
+      process.kill(pid, 'SIGCONT');
+    } catch {
+      // gone
+    }
+  }
+}
+
+function imagesMemory(imgDir: string): number {
+  return fs
+    .readdirSync(imgDir)
+    .filter((f) => f.startsWith('pages-'))
+    .reduce((n, f) => n + fs.statSync(path.join(imgDir, f)).size, 0);
+}

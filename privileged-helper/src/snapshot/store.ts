@@ -1,0 +1,174 @@
+/**
+ * Snapshots on disk: `<root>/<id>/{meta.json, img/…, upper.tar}`. A snapshot is built in `.tmp-<id>` and
+ * renamed into place only when complete, so a crash mid-checkpoint leaves no half snapshot (the next
+ * store open removes the leftovers). Every file's sha256 is in the metadata and is verified before a
+ * restore; a mismatch names the snapshot and the file and points at the parent.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { AppError } from '../errors/app-error.js';
+import { infoOf, snapshotMetaSchema, SNAPSHOT_ID_RE, type SnapshotInfo, type SnapshotMeta } from './meta.js';
+
+export class SnapshotStore {
+  constructor(readonly root: string) {
+    fs.mkdirSync(root, { recursive: true, mode: 0o700 });
+    for (const e of fs.readdirSync(root)) if (e.startsWith('.tmp-')) fs.rmSync(path.join(root, e), { recursive: true, force: true });
+  }
+
+  newId(): string {
+    return `s-${randomBytes(5).toString('hex')}`;
+  }
+
+  /** A fresh working directory for snapshot `id`; `commit` moves it into place. */
+  stage(id: string): string {
+    const dir = path.join(this.root, `.tmp-${id}`);
+    fs.mkdirSync(path.join(dir, 'img'), { recursive: true, mode: 0o700 });
+    return dir;
+  }
+
+  abandon(id: string): void {
+    fs.rmSync(path.join(this.root, `.tmp-${id}`), { recursive: true, force: true });
+  }
+
+  /** Checksum every file of a staged snapshot, write its metadata, and publish it. */
+  async commit(meta: Omit<SnapshotMeta, 'files' | 'sizes'>): Promise<SnapshotMeta> {
+    const dir = path.join(this.root, `.tmp-${meta.id}`);
+    const files: SnapshotMeta['files'] = {};
+    let images = 0;
+    let upper = 0;
+    for (const rel of listFiles(dir)) {
+      const { size, sha256 } = await hashFile(path.join(dir, rel));
+      files[rel] = { size, sha256 };
+      if (rel.startsWith('img/')) images += size;
+      else upper += size;
+    }
+    const full: SnapshotMeta = { ...meta, files, sizes: { images, upper, total: images + upper } };
+    fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify(full, null, 2));
+    fs.renameSync(dir, path.join(this.root, meta.id));
+    return full;
+  }
+
+  dir(id: string): string {
+    return path.join(this.root, id);
+  }
+
+  exists(id: string): boolean {
+    return SNAPSHOT_ID_RE.test(id) && fs.existsSync(path.join(this.root, id, 'meta.json'));
+  }
+
+  get(id: string): SnapshotMeta {
+    if (!SNAPSHOT_ID_RE.test(id) || !fs.existsSync(path.join(this.root, id))) {
+      throw new AppError('NOT_FOUND', `no snapshot ${id}: \`ai-sandbox snapshots\` lists them`, { details: { snapshot: id } });
+    }
+    let raw: unknown;
+    try {
+      raw = JSON.parse(fs.readFileSync(path.join(this.root, id, 'meta.json'), 'utf8'));
+    } catch (err) {
+      throw new AppError('DATA_CORRUPT', `snapshot ${id} is incomplete: meta.json cannot be read (${(err as Error).message})`, { details: { snapshot: id, file: 'meta.json' } });
+    }
+    const parsed = snapshotMetaSchema.safeParse(raw);
+    if (!parsed.success || parsed.data.id !== id) {
+      throw new AppError('DATA_CORRUPT', `snapshot ${id} is corrupt: meta.json does not describe it (${parsed.success ? 'wrong id' : parsed.error.issues[0]?.message})`, { details: { snapshot: id, file: 'meta.json' } });
+    }
+    return parsed.data;
+  }
+
+  list(): SnapshotMeta[] {
+    const out: SnapshotMeta[] = [];
+    for (const id of fs.readdirSync(this.root)) {
+      if (!SNAPSHOT_ID_RE.test(id)) continue;
+      try {
+        out.push(this.get(id));
+      } catch {
+        // listed by `snapshots` through listInfo with its error; skipped here
+      }
+    }
+    return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  listInfo(): SnapshotInfo[] {
+    return this.list().map(infoOf);
+  }
+
+  children(id: string): string[] {
+    return this.list()
+      .filter((m) => m.parent === id)
+      .map((m) => m.id);
+  }
+
+  /** Check every file against its checksum. Throws DATA_CORRUPT naming the file and offering the parent. */
+  async verify(id: string): Promise<SnapshotMeta> {
+    const meta = this.get(id);
+    const dir = this.dir(id);
+    for (const [rel, want] of Object.entries(meta.files)) {
+      const file = path.join(dir, rel);
+      let problem: string | null = null;
+      if (!fs.existsSync(file)) problem = 'is missing';
+      else {
+        const got = await hashFile(file);
+        if (got.size !== want.size) problem = `has ${got.size} bytes instead of ${want.size}`;
+        else if (got.sha256 !== want.sha256) problem = 'does not match its checksum';
+      }
+      if (problem) {
+        const parent = meta.parent && this.exists(meta.parent) ? ` Its parent ${meta.parent} can be restored instead: ai-sandbox restore ${meta.parent}` : '';
+        throw new AppError('DATA_CORRUPT', `snapshot ${id} is corrupt: ${rel} ${problem}.${parent}`, { details: { snapshot: id, file: rel, parent: meta.parent } });
+      }
+    }
+    return meta;
+  }
+
+  remove(id: string): void {
+    this.get(id);
+    fs.rmSync(this.dir(id), { recursive: true, force: true });
+  }
+
+  totalBytes(): number {
+    return this.list().reduce((n, m) => n + m.sizes.total, 0);
+  }
+
+  /**
+   * Free space down to `maxBytes`: oldest first, only snapshots nobody still needs: not labelled (a label
+   * pins), with no children (a tree keeps its shape), and not `keep` (e.g. the latest snapshot of each live
+   * sandbox, its restore point). Returns the removed ids.
+   */
+  gc(maxBytes: number, keep: ReadonlySet<string>): string[] {
+    const removed: string[] = [];
+    let total = this.totalBytes();
+    while (total > maxBytes) {
+      const all = this.list();
+      const parents = new Set(all.map((m) => m.parent).filter((p): p is string => p !== null));
+      const victim = all.find((m) => m.label === null && !parents.has(m.id) && !keep.has(m.id));
+      if (!victim) break;
+      fs.rmSync(this.dir(victim.id), { recursive: true, force: true });
+      total -= victim.sizes.total;
+      removed.push(victim.id);
+    }
+    return removed;
+  }
+}
+
+function listFiles(dir: string, rel = ''): string[] {
+  const out: string[] = [];
+  for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
+    const r = rel ? `${rel}/${e.name}` : e.name;
+    if (e.isDirectory()) out.push(...listFiles(dir, r));
+    else if (e.isFile() && r !== 'meta.json') out.push(r);
+  }
+  return out.sort();
+}
+
+function hashFile(file: string): Promise<{ size: number; sha256: string }> {
+  return new Promise((resolve, reject) => {
+    const h = createHash('sha256');
+    let size = 0;
+    fs.createReadStream(file)
+      .on('data', (c: string | Buffer) => {
+        const b = typeof c === 'string' ? Buffer.from(c) : c;
+        size += b.length;
+        h.update(b);
+      })
+      .on('error', reject)
+      .on('end', () => resolve({ size, sha256: h.digest('hex') }));
+  });
+}
