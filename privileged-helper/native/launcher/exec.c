@@ -155,7 +155,7 @@ void handle_exec(uint32_t id, struct plan *pl, uint64_t recv_ns)
 	close(setup[1]);
 	setup[1] = -1;
 	close_stdio(chi);
-	struct sandbox *sb = sb_new(id, K_EXEC);
+	struct sandbox *sb = sb_new(id, K_EXEC, S_SETUP);
 	if (!sb) {
 		sys_pidfd_send_signal(pidfd, SIGKILL);
 		waitpid(pid, NULL, 0);

@@ -19,7 +19,7 @@
 /* ---- protocol constants (docs/launcher-protocol.md) ---- */
 enum {
 	REQ_SPAWN = 1, REQ_STDIN = 2, REQ_KILL = 3, REQ_RESIZE = 4, REQ_EXEC = 5,
-	REQ_CLEANUP = 6, REQ_UMOUNT = 7, REQ_MARK = 8,
+	REQ_CLEANUP = 6, REQ_UMOUNT = 7, REQ_MARK = 8, REQ_PREPARE = 9,
 };
 enum {
 	EV_SPAWNED = 101, EV_SPAWN_FAILED = 102, EV_OUTPUT = 103, EV_EXIT = 104, EV_ACK = 105,
@@ -51,6 +51,13 @@ enum stage {
 	ST_NO_NEW_PRIVS, ST_LANDLOCK, ST_SECCOMP, ST_EXECVE, ST_COUNT
 };
 const char *stage_name(unsigned stage);
+/* A warm slot's init reports {SETUP_READY, 0} on the setup pipe once its plan-free steps are done;
+ * no stage has this number, so the launcher cannot mistake it for a failure record. */
+#define SETUP_READY 0xfffffffeu
+/* The plan channel of a warm slot carries one 4-byte header (plan length, with the stdio fds as
+ * SCM_RIGHTS) and then the SPAWN body in chunks: one SEQPACKET message of a whole 16 MiB plan would
+ * need a physically contiguous kernel buffer of that size, 64 KiB chunks stay cheap order-2 allocations. */
+#define PLAN_CHUNK 65536
 
 /* ---- decoded request (pointers into the request frame; valid while it is handled) ---- */
 struct str { const char *p; uint32_t len; };
@@ -65,6 +72,7 @@ struct plan {
 };
 #define HAVE(pl, tag) (((pl)->have >> (tag)) & 1)
 int plan_decode(int type, const uint8_t *body, uint32_t len, struct plan *pl, const char **why);
+int spawn_plan_check(const struct plan *pl, const char **why); /* shape of a SPAWN plan; -errno */
 void plan_free(struct plan *pl);
 char *str_dup0(struct str s); /* NUL-terminated heap copy */
 bool str_has_nul(struct str s);
@@ -110,6 +118,7 @@ int validate_sandbox_dir(struct str s, char **out_real, const char **why);
 int path_under(const char *path, const char *dir_real, char **out_real, const char **why);
 int sandbox_tmpfs_create(const char *dir, uint64_t bytes);
 void sandbox_tmpfs_destroy(const char *dir);
+int sandbox_tmpfs_resize(const char *dir, uint64_t bytes);
 int do_cleanup(struct str dir, const char **why);
 int do_umount(struct str path, const char **why);
 int do_mark(struct str path, uint64_t kind, const char **why);
@@ -141,7 +150,8 @@ int landlock_apply(bool allow_listen); /* returns 0 when not supported */
 
 /* ---- spawn.c / exec.c / main.c ---- */
 struct sandbox;
-void handle_spawn(uint32_t id, struct plan *pl, uint64_t recv_ns);
+void handle_spawn(uint32_t id, struct plan *pl, const uint8_t *body, uint32_t len, uint64_t recv_ns);
+void handle_prepare(uint32_t id, struct plan *pl);
 void handle_exec(uint32_t id, struct plan *pl, uint64_t recv_ns);
 int open_cgroup2(const char *path, const char **why);
 int open_cgroup_procs(const char *path, const char **why);

@@ -5,7 +5,9 @@
  * over 16 MiB or shorter than its header is a protocol error and we exit 2). Sandboxed code reaches
  * this process only through its stdout/stderr pipes (or pty), whose bytes are forwarded verbatim and
  * never interpreted, and through its exit. The netns pool's maker child (our code) only sends
- * namespace fds, which are type-checked before use (netns_pool.c). Everything is one thread with
+ * namespace fds, which are type-checked before use (netns_pool.c). A warm slot's init (our code, not
+ * yet running anything sandboxed) writes only the 8-byte READY / failure records on its setup pipe; the
+ * launcher never reads its plan channel. Everything is one thread with
  * level-triggered epoll: no request or sandbox can block the loop except writing events to stdout,
  * which is deliberate backpressure toward the helper. Writes to a sandbox's stdin are non-blocking with a bounded queue.
  */
@@ -37,7 +39,9 @@ static struct sandbox **table;
 static uint32_t table_cap;
 static char **done_dirs; /* tmpfs of exited sandboxes, mounted until CLEANUP (snapshots read upper/) */
 static uint32_t n_done_dirs, cap_done_dirs;
-static uint32_t n_setup; /* sandboxes/execs between clone3 and their execve: netns refills wait for 0 */
+/* sandboxes/execs between SPAWN/EXEC and their execve: netns refills wait for 0. A PREPARE in progress
+ * does not count: warm slots are background work themselves and must not delay refills. */
+static uint32_t n_setup;
 #define STDIN_SLOT 0xffffffu
 #define POOL_SLOT 0xfffffeu
 
@@ -108,7 +112,7 @@ void ev_spawn_failed(uint32_t id, unsigned stage, int err, const char *msg)
 	ev_send();
 }
 
-static void ev_ack(uint32_t id, int err, const char *msg)
+void ev_ack(uint32_t id, int err, const char *msg)
 {
 	ev_begin(EV_ACK, id);
 	ev_u64(T_ERRNO, (uint64_t)err);
@@ -117,9 +121,27 @@ static void ev_ack(uint32_t id, int err, const char *msg)
 	ev_send();
 }
 
+/* A PREPARE that failed: ACK with the slot's id, errno and the failed stage in MESSAGE. */
+void ev_prepare_failed(uint32_t id, unsigned stage, int err, const char *msg)
+{
+	char m[600];
+	snprintf(m, sizeof m, "%s: %s%s%s", stage_name(stage), msg && *msg ? msg : "", msg && *msg ? ": " : "",
+		 strerror(err));
+	ev_ack(id, err ? err : EIO, m);
+}
+
 /* ------------------------------------------------------------------ sandbox table */
 
-struct sandbox *sb_new(uint32_t id, enum sb_kind kind)
+void sb_set_state(struct sandbox *sb, enum sb_state state)
+{
+	if (sb->state == S_SETUP)
+		n_setup--;
+	if (state == S_SETUP)
+		n_setup++;
+	sb->state = state;
+}
+
+struct sandbox *sb_new(uint32_t id, enum sb_kind kind, enum sb_state state)
 {
 	uint32_t slot = 0;
 	while (slot < table_cap && table[slot])
@@ -139,9 +161,9 @@ struct sandbox *sb_new(uint32_t id, enum sb_kind kind)
 	sb->id = id;
 	sb->slot = slot;
 	sb->kind = kind;
-	sb->state = S_SETUP;
-	n_setup++;
-	sb->pidfd = sb->setup_fd = sb->status_fd = sb->out_fd = sb->err_fd = sb->in_fd = -1;
+	sb->state = S_FAILING; /* not counted anywhere yet */
+	sb_set_state(sb, state);
+	sb->pidfd = sb->setup_fd = sb->status_fd = sb->out_fd = sb->err_fd = sb->in_fd = sb->plan_fd = -1;
 	table[slot] = sb;
 	return sb;
 }
@@ -174,11 +196,10 @@ static void sb_close(int *fd)
 
 static void sb_release(struct sandbox *sb)
 {
-	if (sb->state == S_SETUP) {
-		sb->state = S_FAILING;
-		n_setup--;
-	}
+	if (sb->state == S_SETUP)
+		sb_set_state(sb, S_FAILING);
 	sb_close(&sb->pidfd);
+	sb_close(&sb->plan_fd);
 	sb_close(&sb->setup_fd);
 	sb_close(&sb->status_fd);
 	sb_close(&sb->out_fd);
@@ -247,18 +268,41 @@ static void drain_output(struct sandbox *sb)
 	}
 }
 
+/* Setup failed: kill the init; SPAWN_FAILED (or the PREPARE's ACK) goes out once it is reaped. */
+void sb_fail(struct sandbox *sb, unsigned stage, int err)
+{
+	sb_set_state(sb, S_FAILING);
+	sb_close(&sb->setup_fd);
+	sb->fail_stage = stage;
+	sb->fail_errno = err;
+	sys_pidfd_send_signal(sb->pidfd, SIGKILL); /* reaped when the pidfd says so: no blocking wait */
+}
+
 static void on_setup(struct sandbox *sb)
 {
-	if (sb->setup_fd < 0 || sb->state != S_SETUP)
+	if (sb->setup_fd < 0 || (sb->state != S_SETUP && sb->state != S_PREPARING && sb->state != S_READY))
 		return;
 	uint32_t msg[2];
 	ssize_t n = read(sb->setup_fd, msg, sizeof msg);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
+	if (sb->state == S_PREPARING && n == 8 && msg[0] == SETUP_READY) {
+		/* the pipe stays open: after the plan it carries failures and the execve EOF as for SPAWN */
+		sb->state = S_READY;
+		sb->ack_pending = false;
+		ev_ack(sb->id, 0, NULL);
+		return;
+	}
 	sb_close(&sb->setup_fd);
-	if (n == 0) { /* every writer closed it: the command's execve succeeded */
-		sb->state = S_RUNNING;
-		n_setup--;
+	if (sb->state == S_READY) {
+		/* a waiting slot writes nothing before it has a plan: EOF means its init is exiting (EXIT
+		 * follows from the pidfd); anything else cannot come from our init: end it */
+		if (n != 0)
+			sys_pidfd_send_signal(sb->pidfd, SIGKILL);
+		return;
+	}
+	if (n == 0 && sb->state == S_SETUP) { /* every writer closed it: the command's execve succeeded */
+		sb_set_state(sb, S_RUNNING);
 		ev_begin(EV_SPAWNED, sb->id);
 		ev_u64(T_PID, (uint64_t)sb->pid);
 		ev_u64(T_RECV_NS, sb->recv_ns);
@@ -266,6 +310,7 @@ static void on_setup(struct sandbox *sb)
 		ev_send();
 #ifdef LAUNCHER_TIMING
 		if (sb->kind == K_SANDBOX) {
+			/* warm slot: marks 0-3 are from PREPARE time; 16 is when the init had its plan */
 			static const char *const nm[] = { "prep", "clone3", "cgroup-procs", "netns+setsid", "rslave+overlay",
 							  "proc", "dev+sys", "binds+tmp", "host+lo", "pivot+capbset", "fork",
 							  "cmd-fds+rlimit", "creds+caps", "landlock", "seccomp", "execve" };
@@ -273,7 +318,13 @@ static void on_setup(struct sandbox *sb)
 			char b[600];
 			int o = 0;
 			uint64_t prev = sb->recv_ns, end = now_ns();
-			for (int k = 0; k < 16; k++) {
+			int k0 = 0;
+			if (sb->warm) {
+				o += snprintf(b, sizeof b, "warm plan-sent+received %.3f ", (tmark[16] - prev) / 1e6);
+				prev = tmark[16];
+				k0 = 4;
+			}
+			for (int k = k0; k < 16; k++) {
 				o += snprintf(b + o, sizeof b - (size_t)o, "%s %.3f ", nm[k], (tmark[seq[k]] - prev) / 1e6);
 				prev = tmark[seq[k]];
 			}
@@ -288,11 +339,8 @@ static void on_setup(struct sandbox *sb)
 			sb_watch(sb, sb->err_fd, R_ERR, EPOLLIN);
 		return;
 	}
-	sb->state = S_FAILING;
-	n_setup--;
-	sb->fail_stage = n == 8 ? msg[0] : ST_CLONE3;
-	sb->fail_errno = n == 8 ? (int)msg[1] : EIO;
-	sys_pidfd_send_signal(sb->pidfd, SIGKILL); /* reaped when the pidfd says so: no blocking wait */
+	/* a failure record, or EOF from an init that died before READY / before its command ran */
+	sb_fail(sb, n == 8 ? msg[0] : ST_CLONE3, n == 8 ? (int)msg[1] : EIO);
 }
 
 static void on_status(struct sandbox *sb)
@@ -310,14 +358,24 @@ static void on_status(struct sandbox *sb)
 
 static void on_exit_(struct sandbox *sb)
 {
-	if (sb->state == S_SETUP)
+	if (sb->state == S_SETUP || sb->state == S_PREPARING)
 		on_setup(sb); /* the setup pipe is final now: all its writers are gone */
 	int st = 0;
 	pid_t p = waitpid(sb->pid, &st, WNOHANG);
 	if (p == 0)
 		return;
 	uint64_t exit_ns = now_ns();
-	if (sb->state != S_RUNNING) {
+	if (sb->ack_pending) { /* PREPARE failed or was killed before READY: nothing may stay behind */
+		if (sb->dir)
+			sandbox_tmpfs_destroy(sb->dir);
+		char msg[64];
+		snprintf(msg, sizeof msg, "init died before READY (init status %d)", st);
+		ev_prepare_failed(sb->id, sb->fail_stage, sb->fail_errno, msg);
+		sb_release(sb);
+		return;
+	}
+	/* S_READY: a warm slot killed while waiting ends like a sandbox (EXIT, tmpfs kept) */
+	if (sb->state != S_RUNNING && sb->state != S_READY) {
 		if (sb->kind == K_SANDBOX && sb->dir)
 			sandbox_tmpfs_destroy(sb->dir);
 		char msg[64];
@@ -444,9 +502,16 @@ static void handle_request(uint8_t type, uint32_t id, const uint8_t *body, uint3
 		if ((r = plan_decode(type, body, len, &pl, &why)) < 0)
 			ev_spawn_failed(id, ST_PLAN, -r, why);
 		else if (type == REQ_SPAWN)
-			handle_spawn(id, &pl, recv_ns);
+			handle_spawn(id, &pl, body, len, recv_ns);
 		else
 			handle_exec(id, &pl, recv_ns);
+		plan_free(&pl);
+		return;
+	case REQ_PREPARE: /* answered by ACK with this id: at once on error, else when the init is READY */
+		if ((r = plan_decode(type, body, len, &pl, &why)) < 0)
+			ev_prepare_failed(id, ST_PLAN, -r, why);
+		else
+			handle_prepare(id, &pl);
 		plan_free(&pl);
 		return;
 	case REQ_CLEANUP:
@@ -687,6 +752,7 @@ int main(int argc, char **argv)
 				free(table[i]->dir);
 				free(table[i]->cgroup2);
 				free(table[i]->procs);
+				free(table[i]->netns);
 				free(table[i]);
 				table[i] = NULL;
 			}

@@ -247,6 +247,16 @@ int sandbox_tmpfs_create(const char *dir, uint64_t bytes)
 	return 0;
 }
 
+/* SPAWN into a warm slot with another TMPFS_BYTES. size= is a superblock option, so remounting the
+ * host-namespace mount also resizes the copy in the slot init's mount namespace. Same mount flags as
+ * at creation: MS_REMOUNT replaces them. Fails (EINVAL) if the new size is below what is in use. */
+int sandbox_tmpfs_resize(const char *dir, uint64_t bytes)
+{
+	char opts[64];
+	snprintf(opts, sizeof opts, "size=%llu", (unsigned long long)bytes);
+	return mount("tmpfs", dir, "tmpfs", MS_REMOUNT | MS_NOSUID | MS_NODEV, opts) < 0 ? -errno : 0;
+}
+
 void sandbox_tmpfs_destroy(const char *dir)
 {
 	if (umount2(dir, MNT_DETACH | UMOUNT_NOFOLLOW) < 0 && errno != EINVAL)

@@ -24,6 +24,8 @@ static uint64_t allowed_tags(int type)
 	case REQ_EXEC:
 		return B(T_TARGET) | B(T_ARG) | B(T_ENV) | B(T_WORKDIR) | B(T_UID) | B(T_GID) | B(T_FLAGS) |
 		       B(T_ROWS) | B(T_COLS);
+	case REQ_PREPARE:
+		return B(T_SANDBOX_DIR) | B(T_TMPFS_BYTES) | B(T_CGROUP2) | B(T_CGROUP_PROCS) | B(T_NETNS);
 	case REQ_CLEANUP:
 		return B(T_SANDBOX_DIR);
 	case REQ_UMOUNT:
@@ -122,6 +124,29 @@ int plan_decode(int type, const uint8_t *body, uint32_t len, struct plan *pl, co
 			return -EINVAL;
 		}
 	}
+	return 0;
+}
+
+/* Everything about a SPAWN plan that can be checked without touching host state (except stat() of
+ * MOUNT sources). Shared by the launcher (cold SPAWN and SPAWN into a warm slot) and by a warm
+ * slot's init, which re-checks the plan it receives instead of trusting the channel. */
+int spawn_plan_check(const struct plan *pl, const char **why)
+{
+	if (!pl->n_arg || !pl->n_lower || !HAVE(pl, T_SANDBOX_DIR) || !HAVE(pl, T_TMPFS_BYTES) ||
+	    !HAVE(pl, T_HOSTNAME) || !HAVE(pl, T_WORKDIR) || !HAVE(pl, T_UID) || !HAVE(pl, T_GID) ||
+	    !HAVE(pl, T_CGROUP2) || !HAVE(pl, T_FLAGS)) {
+		*why = "SPAWN needs ARG, LOWER, SANDBOX_DIR, TMPFS_BYTES, HOSTNAME, WORKDIR, UID, GID, CGROUP2, FLAGS";
+		return -EINVAL;
+	}
+	if (pl->flags & ~FLAGS_KNOWN || pl->uid >= 0xffffffffu || pl->gid >= 0xffffffffu || pl->hostname.len > 64 ||
+	    !pl->workdir.len || pl->workdir.p[0] != '/' || pl->n_procs > MAX_CGROUP_PROCS || pl->rows > 0xffff ||
+	    pl->cols > 0xffff || pl->tmpfs_bytes == 0) {
+		*why = "bad FLAGS, UID, GID, HOSTNAME, WORKDIR, ROWS, COLS, TMPFS_BYTES or too many CGROUP_PROCS";
+		return -EINVAL;
+	}
+	int r;
+	if ((r = validate_lowers(pl, why)) < 0 || (r = validate_mounts(pl, why)) < 0)
+		return r;
 	return 0;
 }
 

@@ -5,7 +5,9 @@
 #include <sys/epoll.h>
 
 enum sb_kind { K_SANDBOX, K_EXEC };
-enum sb_state { S_SETUP, S_FAILING, S_RUNNING };
+/* S_PREPARING: PREPAREd init not READY yet; S_READY: warm slot waiting for its SPAWN;
+ * S_SETUP: between SPAWN and execve (the only state netns refills wait for). */
+enum sb_state { S_SETUP, S_FAILING, S_RUNNING, S_PREPARING, S_READY };
 enum sb_role { R_SETUP = 1, R_STATUS, R_OUT, R_ERR, R_IN, R_PIDFD };
 
 struct sandbox {
@@ -14,7 +16,10 @@ struct sandbox {
 	enum sb_state state;
 	pid_t pid;
 	int pidfd, setup_fd, status_fd, out_fd, err_fd, in_fd;
+	int plan_fd;            /* warm slot: launcher end of the plan channel until the plan is sent */
 	bool tty, dead, in_close_pending, in_armed, have_cmd_status;
+	bool warm;              /* made by PREPARE */
+	bool ack_pending;       /* PREPARE not answered yet: a failure is an ACK, not SPAWN_FAILED */
 	int cmd_status;
 	unsigned fail_stage;
 	int fail_errno;
@@ -23,14 +28,20 @@ struct sandbox {
 	char *cgroup2;          /* kept so EXEC can join the same cgroups */
 	char **procs;
 	uint32_t n_procs;
+	char *netns;            /* NETNS given at PREPARE (NULL: none), a later SPAWN must match */
+	uint64_t tmpfs_bytes;   /* current size= of the tmpfs (a SPAWN into a warm slot may change it) */
 	uint8_t *inq;           /* pending STDIN bytes, bounded by STDIN_QUEUE_MAX */
 	size_t inq_len;
 };
 
-struct sandbox *sb_new(uint32_t id, enum sb_kind kind);
+struct sandbox *sb_new(uint32_t id, enum sb_kind kind, enum sb_state state);
+void sb_set_state(struct sandbox *sb, enum sb_state state);
+void sb_fail(struct sandbox *sb, unsigned stage, int err);
 struct sandbox *sb_find(uint32_t id);
 int sb_watch(struct sandbox *sb, int fd, enum sb_role role, uint32_t events);
 void ev_spawn_failed(uint32_t id, unsigned stage, int err, const char *msg);
+void ev_prepare_failed(uint32_t id, unsigned stage, int err, const char *msg);
+void ev_ack(uint32_t id, int err, const char *msg);
 int make_stdio(bool tty, uint64_t rows, uint64_t cols, int parent[3], int child[3]);
 void close_stdio(int fds[3]);
 #endif

@@ -1,6 +1,8 @@
 /*
  * SPAWN: launcher-side preparation (tmpfs, pipes or pty, clone3 into new namespaces and the target
- * cgroup) and the sandbox init (pid 1 of the new pid namespace).
+ * cgroup) and the sandbox init (pid 1 of the new pid namespace). PREPARE (warm slots) runs the same
+ * launcher-side code and the same init up to setsid ahead of time, so the slow v1 cgroup join is off
+ * the request path; the init then waits for its plan on a socketpair and continues like a cold one.
  *
  * Threat model: the plan comes from the helper and is validated here (paths via mounts.c, cgroup
  * files must be on cgroupfs, NETNS must be a network-namespace file; without NETNS the init joins a
@@ -11,6 +13,12 @@
  * keeps nothing the command could use: no capabilities (empty bounding set, empty sets), not
  * dumpable, no host fds except the status pipe. Its real uid is switched to the command's uid so it
  * can still forward signals to the command without CAP_KILL.
+ * Warm slots: the plan channel is a private socketpair between the launcher and one init (nothing
+ * else holds either end: CLOEXEC, and every child keeps only the fds it names). The init still treats
+ * what arrives as input to validate: bounded length, no truncation, exactly the expected stdio fds
+ * (type-checked), the launcher's decoder and checks; it closes the channel before building the root,
+ * so neither the command nor anything sandboxed can ever hold it. A slot waits with no capability
+ * dropped yet but runs only our code, blocked in recvmsg, and dies with the launcher (PDEATHSIG).
  */
 #include "sandbox.h"
 
@@ -25,6 +33,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
@@ -90,9 +99,10 @@ int open_cgroup_procs(const char *path, const char **why)
 
 struct init_args {
 	int setup_w, status_w, netns_fd;
+	int plan_fd; /* warm slot (PREPARE): the init's end of the plan channel; -1 for a cold SPAWN */
 	int procs_fd[MAX_CGROUP_PROCS];
 	uint32_t n_procs;
-	struct root_spec root;
+	struct root_spec root; /* a warm slot has only .dir until its plan arrives */
 	struct cmd_spec cmd;
 };
 
@@ -101,8 +111,112 @@ static int command_trampoline(void *arg)
 	command_exec(arg);
 }
 
-static void init_main(const struct init_args *a) __attribute__((noreturn));
-static void init_main(const struct init_args *a)
+static bool fd_kind_ok(int fd, bool tty)
+{
+	struct stat st;
+	return fstat(fd, &st) == 0 && (tty ? S_ISCHR(st.st_mode) : S_ISFIFO(st.st_mode));
+}
+
+/*
+ * Warm slot: report READY, then block until the launcher sends the SPAWN plan, and turn it into the
+ * same root_spec / cmd_spec a cold SPAWN computes in the launcher. The plan is re-decoded and
+ * re-checked here with the launcher's own decoder and checks (bounds-checked, no trust in the
+ * sender); SANDBOX_DIR, CGROUP2, CGROUP_PROCS and NETNS in it are ignored, this init's were fixed at
+ * PREPARE. Exactly the expected stdio fds are accepted (1 pty slave or 3 pipes, type-checked); the
+ * channel is closed before anything else runs, so neither it nor a stray fd reaches the command.
+ */
+static void init_wait_plan(struct init_args *a)
+{
+	int sfd = a->setup_w;
+	uint32_t ready[2] = { SETUP_READY, 0 };
+	if (write(sfd, ready, sizeof ready) != (ssize_t)sizeof ready)
+		_exit(127); /* the launcher is gone */
+
+	uint32_t total = 0;
+	char extra;
+	struct iovec iov[2] = { { .iov_base = &total, .iov_len = 4 }, { .iov_base = &extra, .iov_len = 1 } };
+	union { struct cmsghdr h; char buf[CMSG_SPACE(4 * sizeof(int))]; } u;
+	struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+	ssize_t n;
+	while ((n = recvmsg(a->plan_fd, &m, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+		;
+	if (n == 0)
+		_exit(0); /* channel closed without a plan: the launcher is shutting down */
+	if (n < 0)
+		child_fail(sfd, ST_PLAN, errno);
+	int fds[4], nfds = 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+			if (nfds < 4)
+				fds[nfds++] = fd;
+			else
+				close(fd);
+		}
+	}
+	if (n != 4 || m.msg_flags & (MSG_TRUNC | MSG_CTRUNC) || total == 0 || total > MAX_FRAME)
+		child_fail(sfd, ST_PLAN, EPROTO);
+	uint8_t *buf = malloc(total);
+	if (!buf)
+		child_fail(sfd, ST_PLAN, ENOMEM);
+	for (uint32_t off = 0; off < total;) {
+		struct iovec ci = { .iov_base = buf + off, .iov_len = total - off };
+		struct msghdr cm = { .msg_iov = &ci, .msg_iovlen = 1 }; /* no control buffer: fds here are refused */
+		n = recvmsg(a->plan_fd, &cm, MSG_CMSG_CLOEXEC);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || cm.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
+			child_fail(sfd, ST_PLAN, n < 0 ? errno : EPROTO);
+		off += (uint32_t)n;
+	}
+	close(a->plan_fd);
+	a->plan_fd = -1;
+
+	struct plan pl;
+	const char *why;
+	int r = plan_decode(REQ_SPAWN, buf, total, &pl, &why);
+	if (r == 0)
+		r = spawn_plan_check(&pl, &why);
+	if (r < 0)
+		child_fail(sfd, ST_PLAN, -r);
+	bool tty = pl.flags & FLAG_TTY;
+	if (nfds != (tty ? 1 : 3))
+		child_fail(sfd, ST_PLAN, EBADF);
+	for (int i = 0; i < nfds; i++) {
+		if (!fd_kind_ok(fds[i], tty))
+			child_fail(sfd, ST_PLAN, EBADF);
+		if (fds[i] < 3) { /* 0-2 are free in the init; command_exec's dup2 onto 0-2 needs other fds */
+			int moved = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
+			if (moved < 0)
+				child_fail(sfd, ST_PLAN, errno);
+			close(fds[i]);
+			fds[i] = moved;
+		}
+	}
+	/* the strings point into buf and pl's arrays, which live as long as this init */
+	char *opts = overlay_options(&pl, a->root.dir, &why);
+	char *hostname = str_dup0(pl.hostname), *workdir = str_dup0(pl.workdir);
+	char **argv = strv_from(pl.arg, pl.n_arg), **envp = strv_from(pl.env, pl.n_env);
+	if (!opts || !hostname || !workdir || !argv || !envp)
+		child_fail(sfd, ST_PLAN, opts ? ENOMEM : EINVAL);
+	a->root = (struct root_spec){ .dir = a->root.dir, .overlay_opts = opts, .hostname = hostname,
+				      .mounts = pl.mount, .n_mounts = pl.n_mount };
+	a->cmd = (struct cmd_spec){ .argv = argv, .envp = envp, .workdir = workdir, .uid = (uid_t)pl.uid,
+				    .gid = (gid_t)pl.gid, .tty = tty, .allow_listen = pl.flags & FLAG_ALLOW_LISTEN,
+				    .no_landlock = pl.flags & FLAG_NO_LANDLOCK, .in_fd = fds[0],
+				    .out_fd = fds[tty ? 0 : 1], .err_fd = fds[tty ? 0 : 2], .setup_fd = sfd };
+	TMARK(16);
+}
+
+/* Cold SPAWN: everything in `a` is known at clone3. Warm slot (a->plan_fd >= 0): the steps up to
+ * setsid run at PREPARE time, then init_wait_plan fills in the rest; from there on both run the
+ * same code. */
+static void init_main(struct init_args *a) __attribute__((noreturn));
+static void init_main(struct init_args *a)
 {
 	int sfd = a->setup_w;
 	TMARK(1);
@@ -111,8 +225,9 @@ static void init_main(const struct init_args *a)
 	struct pollfd pf = { .fd = G.self_pidfd, .events = POLLIN };
 	if (poll(&pf, 1, 0) > 0) /* the launcher already died: PDEATHSIG came too late for us */
 		_exit(1);
-	int keep[8 + MAX_CGROUP_PROCS] = { sfd, a->status_w, a->cmd.in_fd, a->cmd.out_fd, a->cmd.err_fd, a->netns_fd };
-	int n = 6;
+	int keep[8 + MAX_CGROUP_PROCS] = { sfd, a->status_w, a->cmd.in_fd, a->cmd.out_fd, a->cmd.err_fd, a->netns_fd,
+					   a->plan_fd };
+	int n = 7;
 	for (uint32_t i = 0; i < a->n_procs; i++)
 		keep[n++] = a->procs_fd[i];
 	close_fds_except(keep, n);
@@ -131,6 +246,8 @@ static void init_main(const struct init_args *a)
 	if (setsid() < 0)
 		child_fail(sfd, ST_SETSID, errno);
 	TMARK(3);
+	if (a->plan_fd >= 0)
+		init_wait_plan(a);
 	build_root(&a->root, sfd);
 	TMARK(4);
 	if (drop_bounding_set() < 0)
@@ -243,58 +360,54 @@ void close_stdio(int fds[3])
 	}
 }
 
-void handle_spawn(uint32_t id, struct plan *pl, uint64_t recv_ns)
+/*
+ * Host side of SPAWN (cold) and PREPARE: validate SANDBOX_DIR, CGROUP2, CGROUP_PROCS and NETNS, mount
+ * the tmpfs, create the setup and status pipes plus the stdio (SPAWN) or the plan channel (PREPARE),
+ * and clone3 the init. One code path, so a warm slot's init is made exactly like a cold one. The
+ * caller has checked the plan's shape. On failure nothing is left (tmpfs unmounted, directory
+ * removed) before SPAWN_FAILED / the PREPARE's ACK goes out.
+ */
+static void start_init(uint32_t id, struct plan *pl, uint64_t recv_ns, bool prepare)
 {
 	const char *why = "";
 	unsigned stage = ST_PLAN;
 	int err = EINVAL;
-	char *dir = NULL, *opts = NULL, *hostname = NULL, *workdir = NULL, *cg2 = NULL;
+	char *dir = NULL, *opts = NULL, *hostname = NULL, *workdir = NULL, *cg2 = NULL, *netns = NULL;
 	char **argv = NULL, **envp = NULL, **procs = NULL;
-	int cg_fd = -1, setup[2] = { -1, -1 }, status[2] = { -1, -1 }, par[3] = { -1, -1, -1 }, chi[3] = { -1, -1, -1 };
+	int cg_fd = -1, setup[2] = { -1, -1 }, status[2] = { -1, -1 }, chan[2] = { -1, -1 }, par[3] = { -1, -1, -1 },
+	    chi[3] = { -1, -1, -1 };
 	struct init_args a;
 	memset(&a, 0, sizeof a);
-	a.netns_fd = -1;
-	bool mounted = false;
-
-	if (!pl->n_arg || !pl->n_lower || !HAVE(pl, T_SANDBOX_DIR) || !HAVE(pl, T_TMPFS_BYTES) ||
-	    !HAVE(pl, T_HOSTNAME) || !HAVE(pl, T_WORKDIR) || !HAVE(pl, T_UID) || !HAVE(pl, T_GID) ||
-	    !HAVE(pl, T_CGROUP2) || !HAVE(pl, T_FLAGS)) {
-		why = "SPAWN needs ARG, LOWER, SANDBOX_DIR, TMPFS_BYTES, HOSTNAME, WORKDIR, UID, GID, CGROUP2, FLAGS";
-		goto fail;
-	}
-	if (sb_find(id)) {
-		err = EEXIST;
-		why = "id already in use";
-		goto fail;
-	}
-	if (pl->flags & ~FLAGS_KNOWN || pl->uid >= 0xffffffffu || pl->gid >= 0xffffffffu || pl->hostname.len > 64 ||
-	    !pl->workdir.len || pl->workdir.p[0] != '/' || pl->n_procs > MAX_CGROUP_PROCS || pl->rows > 0xffff ||
-	    pl->cols > 0xffff || pl->tmpfs_bytes == 0) {
-		why = "bad FLAGS, UID, GID, HOSTNAME, WORKDIR, ROWS, COLS, TMPFS_BYTES or too many CGROUP_PROCS";
-		goto fail;
-	}
+	a.netns_fd = a.plan_fd = -1;
+	a.cmd.in_fd = a.cmd.out_fd = a.cmd.err_fd = -1;
+	bool mounted = false, tty = !prepare && (pl->flags & FLAG_TTY);
 	int r;
-	if ((r = validate_lowers(pl, &why)) < 0 || (r = validate_mounts(pl, &why)) < 0) {
-		err = -r;
-		goto fail;
-	}
+
 	stage = ST_SANDBOX_DIR;
 	if ((r = validate_sandbox_dir(pl->sandbox_dir, &dir, &why)) < 0) {
 		err = -r;
 		goto fail;
 	}
 	stage = ST_PLAN;
-	if (!(opts = overlay_options(pl, dir, &why)))
-		goto fail;
-	hostname = str_dup0(pl->hostname);
-	workdir = str_dup0(pl->workdir);
 	cg2 = str_dup0(pl->cgroup2);
-	argv = strv_from(pl->arg, pl->n_arg);
-	envp = strv_from(pl->env, pl->n_env);
 	procs = strv_from(pl->procs, pl->n_procs);
-	if (!hostname || !workdir || !cg2 || !argv || !envp || !procs) {
+	if (HAVE(pl, T_NETNS))
+		netns = str_dup0(pl->netns);
+	if (!cg2 || !procs || (HAVE(pl, T_NETNS) && !netns)) {
 		err = ENOMEM;
 		goto fail;
+	}
+	if (!prepare) {
+		if (!(opts = overlay_options(pl, dir, &why)))
+			goto fail;
+		hostname = str_dup0(pl->hostname);
+		workdir = str_dup0(pl->workdir);
+		argv = strv_from(pl->arg, pl->n_arg);
+		envp = strv_from(pl->env, pl->n_env);
+		if (!hostname || !workdir || !argv || !envp) {
+			err = ENOMEM;
+			goto fail;
+		}
 	}
 	stage = ST_CGROUP2;
 	if ((cg_fd = open_cgroup2(cg2, &why)) < 0) {
@@ -309,11 +422,9 @@ void handle_spawn(uint32_t id, struct plan *pl, uint64_t recv_ns)
 		}
 		a.procs_fd[a.n_procs++] = r;
 	}
-	if (HAVE(pl, T_NETNS)) {
+	if (netns) {
 		stage = ST_NETNS_OPEN;
-		char *ns = str_dup0(pl->netns);
-		a.netns_fd = ns ? open(ns, O_RDONLY | O_CLOEXEC) : -1;
-		free(ns);
+		a.netns_fd = open(netns, O_RDONLY | O_CLOEXEC);
 		struct statfs sf;
 		if (a.netns_fd < 0 || fstatfs(a.netns_fd, &sf) < 0 || sf.f_type != NSFS_MAGIC ||
 		    ioctl(a.netns_fd, NS_GET_NSTYPE) != CLONE_NEWNET) {
@@ -334,8 +445,14 @@ void handle_spawn(uint32_t id, struct plan *pl, uint64_t recv_ns)
 		err = errno;
 		goto fail;
 	}
-	bool tty = pl->flags & FLAG_TTY;
-	if ((r = make_stdio(tty, pl->rows, pl->cols, par, chi)) < 0) {
+	if (prepare) {
+		/* SEQPACKET: the header with the stdio fds and each plan chunk stay separate records */
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, chan) < 0) {
+			err = errno;
+			why = "plan channel";
+			goto fail;
+		}
+	} else if ((r = make_stdio(tty, pl->rows, pl->cols, par, chi)) < 0) {
 		stage = tty ? ST_PTY : ST_PIPES;
 		err = -r;
 		goto fail;
@@ -345,12 +462,16 @@ void handle_spawn(uint32_t id, struct plan *pl, uint64_t recv_ns)
 
 	a.setup_w = setup[1];
 	a.status_w = status[1];
-	a.root = (struct root_spec){ .dir = dir, .overlay_opts = opts, .hostname = hostname, .mounts = pl->mount,
-				     .n_mounts = pl->n_mount };
-	a.cmd = (struct cmd_spec){ .argv = argv, .envp = envp, .workdir = workdir, .uid = (uid_t)pl->uid,
-				   .gid = (gid_t)pl->gid, .tty = tty, .allow_listen = pl->flags & FLAG_ALLOW_LISTEN,
-				   .no_landlock = pl->flags & FLAG_NO_LANDLOCK, .in_fd = chi[0], .out_fd = chi[1],
-				   .err_fd = chi[2], .setup_fd = setup[1] };
+	a.plan_fd = chan[1];
+	a.root.dir = dir;
+	if (!prepare) {
+		a.root = (struct root_spec){ .dir = dir, .overlay_opts = opts, .hostname = hostname, .mounts = pl->mount,
+					     .n_mounts = pl->n_mount };
+		a.cmd = (struct cmd_spec){ .argv = argv, .envp = envp, .workdir = workdir, .uid = (uid_t)pl->uid,
+					   .gid = (gid_t)pl->gid, .tty = tty, .allow_listen = pl->flags & FLAG_ALLOW_LISTEN,
+					   .no_landlock = pl->flags & FLAG_NO_LANDLOCK, .in_fd = chi[0], .out_fd = chi[1],
+					   .err_fd = chi[2], .setup_fd = setup[1] };
+	}
 	/* No NETNS: a pre-created namespace from the pool saves ~1 ms of clone3 (netns_pool.c); the
 	 * init joins it exactly like a NETNS one. Empty pool: CLONE_NEWNET as before. */
 	if (a.netns_fd < 0)
@@ -370,13 +491,15 @@ void handle_spawn(uint32_t id, struct plan *pl, uint64_t recv_ns)
 	}
 	close(setup[1]);
 	close(status[1]);
+	if (chan[1] >= 0)
+		close(chan[1]);
+	setup[1] = status[1] = chan[1] = -1;
 	close_stdio(chi);
-	struct sandbox *sb = sb_new(id, K_SANDBOX);
+	struct sandbox *sb = sb_new(id, K_SANDBOX, prepare ? S_PREPARING : S_SETUP);
 	if (!sb) { /* out of memory with a live child: kill it, nothing else we can do well */
 		sys_pidfd_send_signal(pidfd, SIGKILL);
 		waitpid(pid, NULL, 0);
 		close(pidfd);
-		setup[1] = status[1] = -1;
 		err = ENOMEM;
 		stage = ST_CLONE3;
 		goto fail;
@@ -385,16 +508,20 @@ void handle_spawn(uint32_t id, struct plan *pl, uint64_t recv_ns)
 	sb->pidfd = pidfd;
 	sb->setup_fd = setup[0];
 	sb->status_fd = status[0];
+	sb->plan_fd = chan[0];
 	sb->in_fd = par[0];
 	sb->out_fd = par[1];
 	sb->err_fd = par[2];
 	sb->tty = tty;
 	sb->recv_ns = recv_ns;
 	sb->flags = pl->flags;
+	sb->warm = sb->ack_pending = prepare;
 	sb->dir = dir;
 	sb->cgroup2 = cg2;
 	sb->procs = procs;
 	sb->n_procs = pl->n_procs;
+	sb->netns = netns;
+	sb->tmpfs_bytes = pl->tmpfs_bytes;
 	sb_watch(sb, sb->setup_fd, R_SETUP, EPOLLIN);
 	sb_watch(sb, sb->status_fd, R_STATUS, EPOLLIN);
 	sb_watch(sb, sb->pidfd, R_PIDFD, EPOLLIN);
@@ -416,6 +543,8 @@ fail:
 			close(setup[i]);
 		if (status[i] >= 0)
 			close(status[i]);
+		if (chan[i] >= 0)
+			close(chan[i]);
 	}
 	close_stdio(par);
 	close_stdio(chi);
@@ -430,13 +559,184 @@ fail:
 	else if (dir && stage != ST_SANDBOX_DIR)
 		rmdir(dir);
 	/* the event goes out only when nothing is left behind, so the helper may check at once */
-	ev_spawn_failed(id, stage, err, why);
+	if (prepare)
+		ev_prepare_failed(id, stage, err, why);
+	else
+		ev_spawn_failed(id, stage, err, why);
 	free(dir);
 	free(opts);
 	free(hostname);
 	free(workdir);
 	free(cg2);
+	free(netns);
 	free(argv);
 	free(envp);
 	free(procs);
+}
+
+void handle_prepare(uint32_t id, struct plan *pl)
+{
+	if (!HAVE(pl, T_SANDBOX_DIR) || !HAVE(pl, T_TMPFS_BYTES) || !HAVE(pl, T_CGROUP2)) {
+		ev_prepare_failed(id, ST_PLAN, EINVAL, "PREPARE needs SANDBOX_DIR, TMPFS_BYTES, CGROUP2");
+		return;
+	}
+	if (pl->tmpfs_bytes == 0 || pl->n_procs > MAX_CGROUP_PROCS) {
+		ev_prepare_failed(id, ST_PLAN, EINVAL, "bad TMPFS_BYTES or too many CGROUP_PROCS");
+		return;
+	}
+	if (sb_find(id)) {
+		ev_prepare_failed(id, ST_PLAN, EEXIST, "id already in use");
+		return;
+	}
+	start_init(id, pl, 0, true);
+}
+
+static bool str_eq(struct str s, const char *c) { return c && s.len == strlen(c) && !memcmp(s.p, c, s.len); }
+
+/* The parts a warm slot fixed at PREPARE must be what the SPAWN asks for: otherwise the command would
+ * run in another directory, cgroup or network namespace than its plan says. */
+static int slot_matches(const struct sandbox *sb, const struct plan *pl, const char **why)
+{
+	char *p = str_dup0(pl->sandbox_dir), *real = NULL;
+	const char *w2;
+	bool dir_ok = p && path_under(p, G.sb_dir, &real, &w2) == 0 && !strcmp(real, sb->dir);
+	free(p);
+	free(real);
+	if (!dir_ok) {
+		*why = "SANDBOX_DIR differs from the prepared slot's";
+		return -EINVAL;
+	}
+	if (!str_eq(pl->cgroup2, sb->cgroup2)) {
+		*why = "CGROUP2 differs from the prepared slot's";
+		return -EINVAL;
+	}
+	bool procs_ok = pl->n_procs == sb->n_procs;
+	for (uint32_t i = 0; procs_ok && i < pl->n_procs; i++)
+		procs_ok = str_eq(pl->procs[i], sb->procs[i]);
+	if (!procs_ok) {
+		*why = "CGROUP_PROCS differ from the prepared slot's";
+		return -EINVAL;
+	}
+	if (HAVE(pl, T_NETNS) != (sb->netns != NULL) || (sb->netns && !str_eq(pl->netns, sb->netns))) {
+		*why = "NETNS differs from the prepared slot's";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Header (plan length + stdio fds) and the plan in chunks. Non-blocking: the socket buffer is made
+ * large enough for the whole plan first (a socketpair has no datagram-queue limit), so the single
+ * event loop never waits on a slot's init. */
+static int send_plan(int sock, const uint8_t *body, uint32_t len, const int *fds, int nfds)
+{
+	if (len > PLAN_CHUNK) {
+		int want = (int)(len + len / 8 + (1u << 20));
+		if (setsockopt(sock, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof want) < 0)
+			return -errno;
+	}
+	union { struct cmsghdr h; char buf[CMSG_SPACE(3 * sizeof(int))]; } u;
+	memset(&u, 0, sizeof u);
+	struct iovec iov = { .iov_base = &len, .iov_len = 4 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			    .msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int)) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
+	memcpy(CMSG_DATA(c), fds, (size_t)nfds * sizeof(int));
+	if (sendmsg(sock, &m, MSG_NOSIGNAL | MSG_DONTWAIT) != 4)
+		return -errno;
+	for (uint32_t off = 0; off < len;) {
+		uint32_t k = len - off < PLAN_CHUNK ? len - off : PLAN_CHUNK;
+		ssize_t w = send(sock, body + off, k, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w != (ssize_t)k)
+			return w < 0 ? -errno : -EIO;
+		off += k;
+	}
+	return 0;
+}
+
+/*
+ * SPAWN into a READY warm slot. Everything that can fail before the plan is sent (mismatch, bad
+ * options, stdio, tmpfs resize) leaves the slot as it was and answers SPAWN_FAILED. Once the plan is
+ * on its way the slot is a sandbox in setup like a cold one: its init reports failure or execve on
+ * the setup pipe, and a failure here kills it and ends in SPAWN_FAILED with nothing left behind.
+ */
+static void spawn_into_slot(struct sandbox *sb, const struct plan *pl, const uint8_t *body, uint32_t len,
+			    uint64_t recv_ns)
+{
+	const char *why = "";
+	unsigned stage = ST_PLAN;
+	int err = EINVAL, r, par[3] = { -1, -1, -1 }, chi[3] = { -1, -1, -1 };
+	if (sb->state == S_PREPARING) {
+		err = EBUSY;
+		why = "the prepared slot is not READY yet";
+		goto fail;
+	}
+	if ((r = slot_matches(sb, pl, &why)) < 0) {
+		err = -r;
+		goto fail;
+	}
+	char *opts = overlay_options(pl, sb->dir, &why); /* the init builds it again; refuse early here */
+	if (!opts)
+		goto fail;
+	free(opts);
+	bool tty = pl->flags & FLAG_TTY;
+	if ((r = make_stdio(tty, pl->rows, pl->cols, par, chi)) < 0) {
+		stage = tty ? ST_PTY : ST_PIPES;
+		err = -r;
+		goto fail;
+	}
+	if (pl->tmpfs_bytes != sb->tmpfs_bytes) {
+		stage = ST_MOUNT_TMPFS;
+		if ((r = sandbox_tmpfs_resize(sb->dir, pl->tmpfs_bytes)) < 0) {
+			err = -r;
+			why = "remount tmpfs with the new TMPFS_BYTES";
+			goto fail;
+		}
+		sb->tmpfs_bytes = pl->tmpfs_bytes;
+	}
+	/* committed: from here the slot is a sandbox in setup */
+	sb_set_state(sb, S_SETUP);
+	sb->recv_ns = recv_ns;
+	sb->tty = tty;
+	sb->flags = pl->flags;
+	sb->in_fd = par[0];
+	sb->out_fd = par[1];
+	sb->err_fd = par[2];
+	r = send_plan(sb->plan_fd, body, len, chi, tty ? 1 : 3);
+	close_stdio(chi);
+	close(sb->plan_fd); /* not in epoll */
+	sb->plan_fd = -1;
+	if (r < 0) {
+		logmsg("SPAWN %u into prepared slot: sending the plan: %s", sb->id, strerror(-r));
+		sb_fail(sb, ST_PLAN, -r);
+	}
+	return;
+fail:
+	close_stdio(par);
+	close_stdio(chi);
+	ev_spawn_failed(sb->id, stage, err, why);
+}
+
+void handle_spawn(uint32_t id, struct plan *pl, const uint8_t *body, uint32_t len, uint64_t recv_ns)
+{
+	const char *why = "";
+	int r = spawn_plan_check(pl, &why);
+	if (r < 0) {
+		ev_spawn_failed(id, ST_PLAN, -r, why);
+		return;
+	}
+	struct sandbox *sb = sb_find(id);
+	if (sb && sb->warm && (sb->state == S_PREPARING || sb->state == S_READY)) {
+		spawn_into_slot(sb, pl, body, len, recv_ns);
+		return;
+	}
+	if (sb) {
+		ev_spawn_failed(id, ST_PLAN, EEXIST, "id already in use");
+		return;
+	}
+	start_init(id, pl, recv_ns, false);
 }
