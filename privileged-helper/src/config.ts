@@ -45,7 +45,7 @@ export function daemonConfig(overrides: Partial<HelperConfig> = {}): HelperConfi
     socketGroup: SOCKET_GROUP,
     cgroupParent: process.env.AI_SANDBOX_CGROUP_PARENT ?? 'ai-sandbox',
     launcherBinary: process.env.AI_SANDBOX_LAUNCHER ?? defaultLauncherBinary(),
-    warmSlots: Number(process.env.AI_SANDBOX_WARM_SLOTS ?? 0),
+    warmSlots: Number(process.env.AI_SANDBOX_WARM_SLOTS ?? 4),
     ...overrides,
   };
 }

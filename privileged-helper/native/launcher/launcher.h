@@ -19,7 +19,7 @@
 /* ---- protocol constants (docs/launcher-protocol.md) ---- */
 enum {
 	REQ_SPAWN = 1, REQ_STDIN = 2, REQ_KILL = 3, REQ_RESIZE = 4, REQ_EXEC = 5,
-	REQ_CLEANUP = 6, REQ_UMOUNT = 7, REQ_MARK = 8, REQ_PREPARE = 9,
+	REQ_CLEANUP = 6, REQ_UMOUNT = 7, REQ_MARK = 8, REQ_PREPARE = 9, REQ_RESTORE = 10,
 };
 enum {
 	EV_SPAWNED = 101, EV_SPAWN_FAILED = 102, EV_OUTPUT = 103, EV_EXIT = 104, EV_ACK = 105,
@@ -29,7 +29,9 @@ enum {
 	T_WORKDIR = 7, T_UID = 8, T_GID = 9, T_MOUNT = 10, T_CGROUP2 = 11, T_CGROUP_PROCS = 12,
 	T_FLAGS = 13, T_ROWS = 14, T_COLS = 15, T_NETNS = 16, T_TARGET = 20, T_PATH = 30, T_KIND = 31,
 	T_PID = 40, T_RECV_NS = 41, T_EXEC_NS = 42, T_ERRNO = 43, T_STAGE = 44, T_MESSAGE = 45,
-	T_STATUS = 46, T_INIT_STATUS = 47, T_EXIT_NS = 48,
+	T_STATUS = 46, T_INIT_STATUS = 47, T_EXIT_NS = 48, T_PIPE_STDIN = 49, T_PIPE_STDOUT = 50,
+	T_PIPE_STDERR = 51, T_PIPE_STATUS = 52, T_IMAGES_DIR = 53, T_UPPER_ARCHIVE = 54, T_CRIU = 55,
+	T_INHERIT = 56, T_EXTERNAL = 57, T_LOG = 58,
 };
 #define FLAG_ALLOW_LISTEN (1ULL << 0)
 #define FLAG_TTY (1ULL << 1)
@@ -48,7 +50,8 @@ enum stage {
 	ST_MOUNT_SYS, ST_MOUNT_BIND, ST_MOUNT_TMP, ST_SETHOSTNAME, ST_LOOPBACK, ST_PIVOT_ROOT,
 	ST_UMOUNT_OLDROOT, ST_CAPBSET, ST_DUMPABLE, ST_FORK_COMMAND, ST_SIGNALS, ST_TTY, ST_STDIO,
 	ST_WORKDIR, ST_SECUREBITS, ST_SETGROUPS, ST_SETRESGID, ST_SETRESUID, ST_CAPABILITIES,
-	ST_NO_NEW_PRIVS, ST_LANDLOCK, ST_SECCOMP, ST_EXECVE, ST_COUNT
+	ST_NO_NEW_PRIVS, ST_LANDLOCK, ST_SECCOMP, ST_EXECVE, ST_INIT_BINARY, ST_ARCHIVE, ST_CRIU_RESTORE,
+	ST_RESTORED_INIT, ST_COUNT
 };
 const char *stage_name(unsigned stage);
 /* A warm slot's init reports {SETUP_READY, 0} on the setup pipe once its plan-free steps are done;
@@ -64,9 +67,10 @@ struct str { const char *p; uint32_t len; };
 #define PLAN_MAX_REPEAT 4096
 #define MAX_CGROUP_PROCS 8
 struct plan {
-	uint32_t n_arg, n_env, n_lower, n_mount, n_procs;
-	struct str *arg, *env, *lower, *mount, *procs; /* malloc'd arrays of n_* */
+	uint32_t n_arg, n_env, n_lower, n_mount, n_procs, n_inherit, n_external;
+	struct str *arg, *env, *lower, *mount, *procs, *inherit, *external; /* malloc'd arrays of n_* */
 	struct str sandbox_dir, hostname, workdir, cgroup2, netns, path;
+	struct str images_dir, upper_archive, criu, log; /* RESTORE */
 	uint64_t tmpfs_bytes, uid, gid, flags, rows, cols, target, kind;
 	uint64_t have; /* bit per tag seen (single-valued tags) */
 };
@@ -91,6 +95,11 @@ void command_exec(const struct cmd_spec *c) __attribute__((noreturn));
 void child_fail(int setup_fd, unsigned stage, int err) __attribute__((noreturn));
 char **strv_from(const struct str *v, uint32_t n);
 
+/* ---- initbin.c: the in-sandbox init binary (init.c) ---- */
+int initbin_open(const char *path);            /* at startup; -errno (SPAWNs then fail "init binary") */
+int initbin_install(const char *sandbox_dir);  /* into <dir>/upper/.ai-sandbox/init, before the overlay */
+int initbin_verify(const char *sandbox_dir);   /* RESTORE: the archive's copy must be ours */
+
 /* ---- global launcher state ---- */
 struct globals {
 	char *state_dir, *sb_dir, *base_dir; /* realpaths */
@@ -98,6 +107,7 @@ struct globals {
 	int landlock_abi;
 	int self_pidns_fd;
 	int self_pidfd; /* lets a fresh child notice a launcher that died before PDEATHSIG was set */
+	int self_utsns_fd; /* RESTORE sets the hostname by entering the restored UTS ns and coming back */
 	struct rlimit_saved { unsigned long cur, max; } nofile;
 };
 extern struct globals G;
@@ -153,6 +163,7 @@ struct sandbox;
 void handle_spawn(uint32_t id, struct plan *pl, const uint8_t *body, uint32_t len, uint64_t recv_ns);
 void handle_prepare(uint32_t id, struct plan *pl);
 void handle_exec(uint32_t id, struct plan *pl, uint64_t recv_ns);
+void handle_restore(uint32_t id, struct plan *pl, uint64_t recv_ns);
 int open_cgroup2(const char *path, const char **why);
 int open_cgroup_procs(const char *path, const char **why);
 

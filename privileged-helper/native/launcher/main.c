@@ -101,15 +101,20 @@ static void ev_send(void)
 	}
 }
 
-void ev_spawn_failed(uint32_t id, unsigned stage, int err, const char *msg)
+void ev_spawn_failed_text(uint32_t id, unsigned stage, int err, const char *text)
 {
 	ev_begin(EV_SPAWN_FAILED, id);
 	ev_u64(T_ERRNO, (uint64_t)err);
 	ev_str(T_STAGE, stage_name(stage));
+	ev_str(T_MESSAGE, text);
+	ev_send();
+}
+
+void ev_spawn_failed(uint32_t id, unsigned stage, int err, const char *msg)
+{
 	char m[512];
 	snprintf(m, sizeof m, "%s%s%s", msg && *msg ? msg : "", msg && *msg ? ": " : "", strerror(err));
-	ev_str(T_MESSAGE, m);
-	ev_send();
+	ev_spawn_failed_text(id, stage, err, m);
 }
 
 void ev_ack(uint32_t id, int err, const char *msg)
@@ -168,6 +173,60 @@ struct sandbox *sb_new(uint32_t id, enum sb_kind kind, enum sb_state state)
 	return sb;
 }
 
+/* Is pid one of ours (a sandbox init, exec'd process, or a RESTORE's restorer)? */
+bool sb_pid_known(pid_t pid)
+{
+	for (uint32_t i = 0; i < table_cap; i++)
+		if (table[i] && !table[i]->dead && table[i]->pid == pid)
+			return true;
+	return false;
+}
+
+bool sb_restoring_into(const struct sandbox *except, const char *cgroup2)
+{
+	for (uint32_t i = 0; i < table_cap; i++)
+		if (table[i] && table[i] != except && !table[i]->dead && table[i]->state == S_RESTORING &&
+		    table[i]->cgroup2 && !strcmp(table[i]->cgroup2, cgroup2))
+			return true;
+	return false;
+}
+
+/* What CRIU will call these pipes when it dumps the sandbox (readlink of /proc/PID/fd/N): the helper
+ * records them and passes them back as RESTORE's INHERIT. Noted at creation, since stdin may be
+ * closed before SPAWNED. */
+void sb_note_pipes(struct sandbox *sb)
+{
+	int fds[4] = { sb->in_fd, sb->out_fd, sb->err_fd, sb->status_fd };
+	sb->have_pipes = !sb->tty;
+	for (int i = 0; i < 4 && sb->have_pipes; i++) {
+		struct stat st;
+		if (fds[i] < 0 || fstat(fds[i], &st) < 0 || !S_ISFIFO(st.st_mode))
+			sb->have_pipes = false;
+		else
+			sb->pipe_ino[i] = (uint64_t)st.st_ino;
+	}
+}
+
+void ev_spawned(struct sandbox *sb)
+{
+	ev_begin(EV_SPAWNED, sb->id);
+	ev_u64(T_PID, (uint64_t)sb->pid);
+	ev_u64(T_RECV_NS, sb->recv_ns);
+	ev_u64(T_EXEC_NS, now_ns());
+	if (sb->kind == K_SANDBOX && sb->have_pipes)
+		for (int i = 0; i < 4; i++) {
+			char b[40];
+			snprintf(b, sizeof b, "pipe:[%llu]", (unsigned long long)sb->pipe_ino[i]);
+			ev_str((uint8_t)(T_PIPE_STDIN + i), b);
+		}
+	ev_send();
+	/* output is watched only now, so OUTPUT never precedes SPAWNED */
+	if (sb->out_fd >= 0)
+		sb_watch(sb, sb->out_fd, R_OUT, EPOLLIN);
+	if (sb->err_fd >= 0)
+		sb_watch(sb, sb->err_fd, R_ERR, EPOLLIN);
+}
+
 struct sandbox *sb_find(uint32_t id)
 {
 	for (uint32_t i = 0; i < table_cap; i++)
@@ -185,7 +244,7 @@ int sb_watch(struct sandbox *sb, int fd, enum sb_role role, uint32_t events)
 	return r;
 }
 
-static void sb_close(int *fd)
+void sb_close(int *fd)
 {
 	if (*fd >= 0) {
 		epoll_ctl(epfd, EPOLL_CTL_DEL, *fd, NULL);
@@ -194,7 +253,7 @@ static void sb_close(int *fd)
 	}
 }
 
-static void sb_release(struct sandbox *sb)
+void sb_release(struct sandbox *sb)
 {
 	if (sb->state == S_SETUP)
 		sb_set_state(sb, S_FAILING);
@@ -303,11 +362,7 @@ static void on_setup(struct sandbox *sb)
 	}
 	if (n == 0 && sb->state == S_SETUP) { /* every writer closed it: the command's execve succeeded */
 		sb_set_state(sb, S_RUNNING);
-		ev_begin(EV_SPAWNED, sb->id);
-		ev_u64(T_PID, (uint64_t)sb->pid);
-		ev_u64(T_RECV_NS, sb->recv_ns);
-		ev_u64(T_EXEC_NS, now_ns());
-		ev_send();
+		ev_spawned(sb);
 #ifdef LAUNCHER_TIMING
 		if (sb->kind == K_SANDBOX) {
 			/* warm slot: marks 0-3 are from PREPARE time; 16 is when the init had its plan */
@@ -332,11 +387,6 @@ static void on_setup(struct sandbox *sb)
 			logmsg("timing: %s", b);
 		}
 #endif
-		/* output is watched only now, so OUTPUT never precedes SPAWNED */
-		if (sb->out_fd >= 0)
-			sb_watch(sb, sb->out_fd, R_OUT, EPOLLIN);
-		if (sb->err_fd >= 0)
-			sb_watch(sb, sb->err_fd, R_ERR, EPOLLIN);
 		return;
 	}
 	/* a failure record, or EOF from an init that died before READY / before its command ran */
@@ -365,6 +415,10 @@ static void on_exit_(struct sandbox *sb)
 	if (p == 0)
 		return;
 	uint64_t exit_ns = now_ns();
+	if (sb->state == S_RESTORING) { /* the restorer (criu) is done: restore.c takes it from here */
+		restore_done(sb, st);
+		return;
+	}
 	if (sb->ack_pending) { /* PREPARE failed or was killed before READY: nothing may stay behind */
 		if (sb->dir)
 			sandbox_tmpfs_destroy(sb->dir);
@@ -514,6 +568,13 @@ static void handle_request(uint8_t type, uint32_t id, const uint8_t *body, uint3
 			handle_prepare(id, &pl);
 		plan_free(&pl);
 		return;
+	case REQ_RESTORE:
+		if ((r = plan_decode(type, body, len, &pl, &why)) < 0)
+			ev_spawn_failed(id, ST_PLAN, -r, why);
+		else
+			handle_restore(id, &pl, recv_ns);
+		plan_free(&pl);
+		return;
 	case REQ_CLEANUP:
 	case REQ_UMOUNT:
 	case REQ_MARK:
@@ -626,6 +687,8 @@ static void shutdown_all(int code)
 		if (!sb || sb->dead)
 			continue;
 		waitpid(sb->pid, NULL, 0);
+		if (sb->state == S_RESTORING) /* criu killed mid-restore: its tasks wait forever otherwise */
+			restore_kill_strays(sb);
 		if (sb->kind == K_SANDBOX && sb->dir)
 			sandbox_tmpfs_destroy(sb->dir);
 	}
@@ -639,19 +702,21 @@ static void shutdown_all(int code)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: ai-sandbox-launcher --state-dir DIR [--netns-pool N] | --probe\n");
+	fprintf(stderr, "usage: ai-sandbox-launcher --state-dir DIR [--netns-pool N] [--init PATH] | --probe\n");
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
-	const char *state = NULL;
+	const char *state = NULL, *init_path = NULL;
 	unsigned pool_size = NETNS_POOL_DEFAULT;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--probe"))
 			return probe_main();
 		if (!strcmp(argv[i], "--state-dir") && i + 1 < argc) {
 			state = argv[++i];
+		} else if (!strcmp(argv[i], "--init") && i + 1 < argc) {
+			init_path = argv[++i];
 		} else if (!strcmp(argv[i], "--netns-pool") && i + 1 < argc) {
 			char *end;
 			unsigned long v = strtoul(argv[++i], &end, 10);
@@ -685,11 +750,28 @@ int main(int argc, char **argv)
 #endif
 	G.self_pidns_fd = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
 	G.self_pidfd = sys_pidfd_open(getpid());
-	if (G.self_pidns_fd < 0 || G.self_pidfd < 0) {
+	G.self_utsns_fd = open("/proc/self/ns/uts", O_RDONLY | O_CLOEXEC);
+	if (G.self_pidns_fd < 0 || G.self_pidfd < 0 || G.self_utsns_fd < 0) {
 		logmsg("cannot open own pid namespace / pidfd: %s", strerror(errno));
 		return 1;
 	}
-	int r = seccomp_prepare();
+	/* The in-sandbox init (init.c): default next to this binary. Missing or unsafe, the launcher still
+	 * runs (probe, control requests) but every SPAWN / PREPARE / RESTORE fails with stage "init binary". */
+	char self[4096], *def = NULL;
+	if (!init_path) {
+		ssize_t n = readlink("/proc/self/exe", self, sizeof self - 32);
+		char *slash = n > 0 ? memrchr(self, '/', (size_t)n) : NULL;
+		if (slash) {
+			strcpy(slash + 1, "ai-sandbox-init");
+			def = self;
+		}
+		init_path = def ? def : "ai-sandbox-init";
+	}
+	int r = initbin_open(init_path);
+	if (r < 0)
+		logmsg("init binary %s: %s (sandboxes cannot start)", init_path,
+		       r == -EPERM ? "not a root-owned executable file writable only by root" : strerror(-r));
+	r = seccomp_prepare();
 	if (r < 0) {
 		logmsg("seccomp filter: %s", strerror(-r));
 		return 1;
@@ -753,6 +835,8 @@ int main(int argc, char **argv)
 				free(table[i]->cgroup2);
 				free(table[i]->procs);
 				free(table[i]->netns);
+				free(table[i]->restore_log);
+				free(table[i]->restore_hostname);
 				free(table[i]);
 				table[i] = NULL;
 			}

@@ -26,6 +26,10 @@ static uint64_t allowed_tags(int type)
 		       B(T_ROWS) | B(T_COLS);
 	case REQ_PREPARE:
 		return B(T_SANDBOX_DIR) | B(T_TMPFS_BYTES) | B(T_CGROUP2) | B(T_CGROUP_PROCS) | B(T_NETNS);
+	case REQ_RESTORE:
+		return B(T_SANDBOX_DIR) | B(T_TMPFS_BYTES) | B(T_CGROUP2) | B(T_CGROUP_PROCS) | B(T_LOWER) |
+		       B(T_IMAGES_DIR) | B(T_UPPER_ARCHIVE) | B(T_CRIU) | B(T_INHERIT) | B(T_EXTERNAL) | B(T_HOSTNAME) |
+		       B(T_LOG);
 	case REQ_CLEANUP:
 		return B(T_SANDBOX_DIR);
 	case REQ_UMOUNT:
@@ -77,7 +81,8 @@ int plan_decode(int type, const uint8_t *body, uint32_t len, struct plan *pl, co
 			*why = "unknown or unexpected tag";
 			return -EINVAL;
 		}
-		int repeat = tag == T_ARG || tag == T_ENV || tag == T_LOWER || tag == T_MOUNT || tag == T_CGROUP_PROCS;
+		int repeat = tag == T_ARG || tag == T_ENV || tag == T_LOWER || tag == T_MOUNT || tag == T_CGROUP_PROCS ||
+			     tag == T_INHERIT || tag == T_EXTERNAL;
 		if (!repeat) {
 			if (HAVE(pl, tag)) {
 				*why = "tag repeated";
@@ -104,6 +109,12 @@ int plan_decode(int type, const uint8_t *body, uint32_t len, struct plan *pl, co
 		case T_LOWER: r = push(&pl->lower, &pl->n_lower, s); break;
 		case T_MOUNT: r = push(&pl->mount, &pl->n_mount, s); break;
 		case T_CGROUP_PROCS: r = push(&pl->procs, &pl->n_procs, s); break;
+		case T_INHERIT: r = push(&pl->inherit, &pl->n_inherit, s); break;
+		case T_EXTERNAL: r = push(&pl->external, &pl->n_external, s); break;
+		case T_IMAGES_DIR: pl->images_dir = s; break;
+		case T_UPPER_ARCHIVE: pl->upper_archive = s; break;
+		case T_CRIU: pl->criu = s; break;
+		case T_LOG: pl->log = s; break;
 		case T_SANDBOX_DIR: pl->sandbox_dir = s; break;
 		case T_HOSTNAME: pl->hostname = s; break;
 		case T_WORKDIR: pl->workdir = s; break;
@@ -157,6 +168,8 @@ void plan_free(struct plan *pl)
 	free(pl->lower);
 	free(pl->mount);
 	free(pl->procs);
+	free(pl->inherit);
+	free(pl->external);
 	memset(pl, 0, sizeof *pl);
 }
 

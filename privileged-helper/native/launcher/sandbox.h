@@ -6,8 +6,9 @@
 
 enum sb_kind { K_SANDBOX, K_EXEC };
 /* S_PREPARING: PREPAREd init not READY yet; S_READY: warm slot waiting for its SPAWN;
- * S_SETUP: between SPAWN and execve (the only state netns refills wait for). */
-enum sb_state { S_SETUP, S_FAILING, S_RUNNING, S_PREPARING, S_READY };
+ * S_SETUP: between SPAWN and execve (the only state netns refills wait for);
+ * S_RESTORING: RESTORE's restorer (tar, then criu) runs; pid/pidfd are the restorer's until it exits. */
+enum sb_state { S_SETUP, S_FAILING, S_RUNNING, S_PREPARING, S_READY, S_RESTORING };
 enum sb_role { R_SETUP = 1, R_STATUS, R_OUT, R_ERR, R_IN, R_PIDFD };
 
 struct sandbox {
@@ -32,6 +33,10 @@ struct sandbox {
 	uint64_t tmpfs_bytes;   /* current size= of the tmpfs (a SPAWN into a warm slot may change it) */
 	uint8_t *inq;           /* pending STDIN bytes, bounded by STDIN_QUEUE_MAX */
 	size_t inq_len;
+	bool have_pipes;        /* non-TTY sandbox: pipe_ino are its stdin/stdout/stderr/status pipes */
+	uint64_t pipe_ino[4];   /* reported in SPAWNED as pipe:[N], what CRIU calls them at dump time */
+	char *restore_log;      /* RESTORE: criu's log (its tail becomes SPAWN_FAILED's MESSAGE) */
+	char *restore_hostname; /* RESTORE: set in the restored UTS namespace before SPAWNED */
 };
 
 struct sandbox *sb_new(uint32_t id, enum sb_kind kind, enum sb_state state);
@@ -40,6 +45,15 @@ void sb_fail(struct sandbox *sb, unsigned stage, int err);
 struct sandbox *sb_find(uint32_t id);
 int sb_watch(struct sandbox *sb, int fd, enum sb_role role, uint32_t events);
 void ev_spawn_failed(uint32_t id, unsigned stage, int err, const char *msg);
+void ev_spawn_failed_text(uint32_t id, unsigned stage, int err, const char *text); /* MESSAGE verbatim */
+void ev_spawned(struct sandbox *sb); /* SPAWNED, then output is watched */
+void sb_note_pipes(struct sandbox *sb);
+void sb_close(int *fd);
+void sb_release(struct sandbox *sb);
+bool sb_pid_known(pid_t pid);
+bool sb_restoring_into(const struct sandbox *except, const char *cgroup2); /* another RESTORE running there? */
+void restore_done(struct sandbox *sb, int restorer_status);
+void restore_kill_strays(const struct sandbox *sb);
 void ev_prepare_failed(uint32_t id, unsigned stage, int err, const char *msg);
 void ev_ack(uint32_t id, int err, const char *msg);
 int make_stdio(bool tty, uint64_t rows, uint64_t cols, int parent[3], int child[3]);

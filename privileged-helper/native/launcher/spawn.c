@@ -12,7 +12,10 @@
  * only our code; it builds the root before any sandboxed code exists, then forks the command and
  * keeps nothing the command could use: no capabilities (empty bounding set, empty sets), not
  * dumpable, no host fds except the status pipe. Its real uid is switched to the command's uid so it
- * can still forward signals to the command without CAP_KILL.
+ * can still forward signals to the command without CAP_KILL. It then execs /.ai-sandbox/init (init.c,
+ * copied into the upper layer by the launcher before the overlay exists, immutable there), through an
+ * fd opened before the command started, so the init maps no host file (CRIU can dump it) and the
+ * command cannot substitute what its pid 1 runs.
  * Warm slots: the plan channel is a private socketpair between the launcher and one init (nothing
  * else holds either end: CLOEXEC, and every child keeps only the fds it names). The init still treats
  * what arrives as input to validate: bounded length, no truncation, exactly the expected stdio fds
@@ -21,6 +24,7 @@
  * dropped yet but runs only our code, blocked in recvmsg, and dies with the launcher (PDEATHSIG).
  */
 #include "sandbox.h"
+#include "initloop.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,6 +40,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -225,9 +230,10 @@ static void init_main(struct init_args *a)
 	struct pollfd pf = { .fd = G.self_pidfd, .events = POLLIN };
 	if (poll(&pf, 1, 0) > 0) /* the launcher already died: PDEATHSIG came too late for us */
 		_exit(1);
+	/* G.self_pidfd stays until the re-exec: /.ai-sandbox/init checks it after setting PDEATHSIG again */
 	int keep[8 + MAX_CGROUP_PROCS] = { sfd, a->status_w, a->cmd.in_fd, a->cmd.out_fd, a->cmd.err_fd, a->netns_fd,
-					   a->plan_fd };
-	int n = 7;
+					   a->plan_fd, G.self_pidfd };
+	int n = 8;
 	for (uint32_t i = 0; i < a->n_procs; i++)
 		keep[n++] = a->procs_fd[i];
 	close_fds_except(keep, n);
@@ -250,6 +256,12 @@ static void init_main(struct init_args *a)
 		init_wait_plan(a);
 	build_root(&a->root, sfd);
 	TMARK(4);
+	/* Opened now, while only our code runs in the sandbox: what we exec below is this file even if the
+	 * command later manages to rename or replace the path. */
+	int init_exe = open(SANDBOX_INIT_PATH, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat ist;
+	if (init_exe < 0 || fstat(init_exe, &ist) < 0 || !S_ISREG(ist.st_mode) || ist.st_uid != 0 || (ist.st_mode & 022))
+		child_fail(sfd, ST_INIT_BINARY, init_exe < 0 ? errno : EPERM);
 	if (drop_bounding_set() < 0)
 		child_fail(sfd, ST_CAPBSET, errno);
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
@@ -277,28 +289,22 @@ static void init_main(struct init_args *a)
 		(void)!setresuid(a->cmd.uid, 0, 0);
 	clear_capabilities();
 
-	for (;;) {
-		siginfo_t si;
-		int sig = sigwaitinfo(&all, &si);
-		if (sig < 0)
-			continue;
-		if (sig == SIGCHLD) {
-			int st;
-			pid_t p;
-			while ((p = waitpid(-1, &st, WNOHANG)) > 0)
-				if (p == cmd) {
-					uint32_t s = (uint32_t)st;
-					(void)!write(a->status_w, &s, sizeof s);
-					_exit(0); /* the kernel kills the rest of the pid namespace */
-				}
-			continue;
-		}
-		switch (sig) {
-		case SIGTERM: case SIGINT: case SIGHUP: case SIGQUIT: case SIGUSR1: case SIGUSR2: case SIGWINCH:
-			if (kill(-cmd, sig) < 0) /* the command may not have called setsid yet */
-				kill(cmd, sig);
-		}
-	}
+	/* Become /.ai-sandbox/init (same loop, initloop.c). The blocked mask survives execve, so no
+	 * signal is lost; a SIGCHLD that arrives meanwhile stays pending. Only the status pipe and the
+	 * launcher's pidfd cross the exec (the pidfd is closed by the new image after its check). */
+	char a1[16], a2[16], a3[16];
+	snprintf(a1, sizeof a1, "%d", (int)cmd);
+	snprintf(a2, sizeof a2, "%d", a->status_w);
+	snprintf(a3, sizeof a3, "%d", G.self_pidfd);
+	char *av[] = { "ai-sandbox-init", a1, a2, a3, NULL }, *ev[] = { NULL };
+	fcntl(a->status_w, F_SETFD, 0);
+	fcntl(G.self_pidfd, F_SETFD, 0);
+	syscall(SYS_execveat, init_exe, "", av, ev, AT_EMPTY_PATH);
+	/* not reached unless execveat failed (e.g. ENOMEM): keep serving the command from this image; the
+	 * sandbox works but cannot be checkpointed */
+	close(G.self_pidfd);
+	close(init_exe);
+	init_loop(cmd, a->status_w);
 }
 
 int make_stdio(bool tty, uint64_t rows, uint64_t cols, int parent[3], int child[3])
@@ -440,6 +446,12 @@ static void start_init(uint32_t id, struct plan *pl, uint64_t recv_ns, bool prep
 		goto fail;
 	}
 	mounted = true;
+	stage = ST_INIT_BINARY; /* before the overlay exists (a warm slot's too): lower layers cannot shadow it */
+	if ((r = initbin_install(dir)) < 0) {
+		err = -r;
+		why = "copy the init binary into upper/" SANDBOX_INIT_DIR;
+		goto fail;
+	}
 	stage = ST_PIPES;
 	if (pipe2(setup, O_CLOEXEC) < 0 || pipe2(status, O_CLOEXEC) < 0) {
 		err = errno;
@@ -522,6 +534,8 @@ static void start_init(uint32_t id, struct plan *pl, uint64_t recv_ns, bool prep
 	sb->n_procs = pl->n_procs;
 	sb->netns = netns;
 	sb->tmpfs_bytes = pl->tmpfs_bytes;
+	if (!prepare)
+		sb_note_pipes(sb);
 	sb_watch(sb, sb->setup_fd, R_SETUP, EPOLLIN);
 	sb_watch(sb, sb->status_fd, R_STATUS, EPOLLIN);
 	sb_watch(sb, sb->pidfd, R_PIDFD, EPOLLIN);
@@ -706,6 +720,7 @@ static void spawn_into_slot(struct sandbox *sb, const struct plan *pl, const uin
 	sb->in_fd = par[0];
 	sb->out_fd = par[1];
 	sb->err_fd = par[2];
+	sb_note_pipes(sb);
 	r = send_plan(sb->plan_fd, body, len, chi, tty ? 1 : 3);
 	close_stdio(chi);
 	close(sb->plan_fd); /* not in epoll */

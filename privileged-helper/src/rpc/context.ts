@@ -11,6 +11,8 @@ export interface Services {
 /** What an operation handler may use: the services, and its own connection's streams. */
 export interface RpcContext extends Services {
   helper: { version: string; instance: string; capabilities: string[] };
+  /** CLOCK_MONOTONIC ns when the request's frame arrived */
+  receivedNs: bigint;
   conn: {
     openStream(): ConnectionStream;
     /** run when the client disconnects (e.g. stop a sandbox that `run` attached to) */

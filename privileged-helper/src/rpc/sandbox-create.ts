@@ -3,7 +3,7 @@ import type { RpcContext } from './context.js';
 
 export async function sandboxCreate(ctx: RpcContext, p: Params<'sandbox.create'>): Promise<Results['sandbox.create']> {
   const stream = p.attach ? ctx.conn.openStream() : undefined;
-  const { sandbox, spawned } = await ctx.manager.create(p.spec, { autoRemove: p.autoRemove, sink: stream });
+  const { sandbox, spawned } = await ctx.manager.create(p.spec, { autoRemove: p.autoRemove, sink: stream, requestNs: ctx.receivedNs });
   if (stream) {
     // An attached sandbox belongs to its client: when the client goes, so does the sandbox.
     ctx.conn.onClose(() => {

@@ -23,6 +23,8 @@ export interface LaunchOptions {
   sink?: OutputSink | undefined;
   /** the snapshot a restored sandbox continues from: the parent of its next checkpoint */
   restoredFrom?: string | undefined;
+  /** when the request arrived (default: now) */
+  requestNs?: bigint | undefined;
 }
 
 export interface ManagerOptions {
@@ -132,7 +134,7 @@ export class SandboxManager {
     const name = spec.name ?? `sb-${randomBytes(4).toString('hex')}`;
     if (this.sandboxes.has(name)) throw new AppError('ALREADY_EXISTS', `a sandbox named "${name}" already exists: choose another --name or remove it with \`ai-sandbox rm ${name}\``);
     const sandboxDir = slot?.sandboxDir ?? path.join(this.dirs.instance, 'sb', name);
-    const sb = new Sandbox(name, slot?.launcherId ?? this.nextLauncherId++, { ...spec, name }, sandboxDir, opts.autoRemove);
+    const sb = new Sandbox(name, slot?.launcherId ?? this.nextLauncherId++, { ...spec, name }, sandboxDir, opts.autoRemove, opts.requestNs ?? process.hrtime.bigint());
     sb.restoredFrom = opts.restoredFrom ?? null;
     this.sandboxes.set(name, sb);
     if (opts.sink) sb.sinks.add(opts.sink);

@@ -37,7 +37,6 @@ export class Sandbox {
   readonly sinks = new Set<OutputSink>();
   readonly exitWaiters: Array<() => void> = [];
   readonly createdAt = new Date();
-  readonly requestNs = process.hrtime.bigint();
 
   constructor(
     readonly name: string,
@@ -45,6 +44,8 @@ export class Sandbox {
     readonly spec: SandboxSpec,
     readonly sandboxDir: string,
     readonly autoRemove: boolean,
+    /** CLOCK_MONOTONIC ns when the request that created it arrived: startMs and wallMs count from here */
+    readonly requestNs: bigint,
   ) {}
 
   get hostname(): string {

@@ -37,10 +37,12 @@ export class WarmPool {
     return this.ready.length;
   }
 
-  /** A prepared slot, or undefined (the caller starts cold). Starts a refill either way. */
+  /** A prepared slot, or undefined (the caller starts cold). */
   take(): WarmSlot | undefined {
     const slot = this.ready.shift();
-    this.fill();
+    // Refill in batches, and never inside the start that took the slot: each slot's v1 cgroup join holds
+    // the kernel's cgroup mutex for an RCU grace period, but joins in quick succession share one period.
+    if (this.ready.length + this.pending <= this.size / 2) setTimeout(() => this.fill(), 0);
     return slot;
   }
 

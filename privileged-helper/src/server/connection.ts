@@ -31,6 +31,7 @@ export class Connection {
   private readonly streams = new Map<string, ConnectionStream>();
   private readonly closeHooks: Array<() => void> = [];
   private greeted = false;
+  private receivedNs = 0n;
   private closed = false;
 
   constructor(
@@ -44,6 +45,7 @@ export class Connection {
   }
 
   private onData(chunk: Buffer): void {
+    this.receivedNs = process.hrtime.bigint();
     let frames;
     try {
       frames = this.decoder.push(chunk);
@@ -89,6 +91,7 @@ export class Connection {
     }
     const ctx: RpcContext = {
       ...this.services,
+      receivedNs: this.receivedNs,
       helper: this.helper,
       conn: { openStream: () => this.openStream(), onClose: (fn) => this.closeHooks.push(fn) },
     };

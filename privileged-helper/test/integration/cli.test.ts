@@ -83,7 +83,7 @@ describe('ai-sandbox CLI', () => {
       const r = await runCli(['run', '--', 'sh', '-c', 'echo embedded; exit 5'], { env: lone.env });
       expect(r.stdout).toBe('embedded\n');
       expect(r.code).toBe(5);
-      expect(lone.census()).toEqual({ mounts: [], cgroups: [], processes: [] });
+      expect(lone.census()).toEqual({ mounts: [], cgroups: [], processes: [], warm: 0 });
     } finally {
       await lone.destroy();
     }

@@ -89,8 +89,11 @@ export class TestHelper {
     this.proc = null;
   }
 
-  /** What this helper's instances hold on the host right now. */
-  census(): { mounts: string[]; cgroups: string[]; processes: number[] } {
+  /**
+   * What this helper's instances hold on the host right now. Idle warm slots (cgroups `sb-w<N>`, one init
+   * each, see sandbox/warm-pool.ts) are counted apart: a helper keeps a few ready by design.
+   */
+  census(): { mounts: string[]; cgroups: string[]; processes: number[]; warm: number } {
     const cgroups: string[] = [];
     for (const root of CGROUP_ROOTS) {
       const dir = path.join(root, this.cgroupParent);
@@ -113,7 +116,23 @@ export class TestHelper {
         // exited meanwhile
       }
     }
-    return { mounts: mountsUnder(this.runRoot), cgroups, processes };
+    // an idle slot's cgroup holds exactly its init; a taken one also holds the sandbox's program
+    const idle = new Map<string, number[]>();
+    for (const c of cgroups.filter((c) => /\/sb-w\d+$/.test(c) && c.startsWith('/sys/fs/cgroup/unified/'))) {
+      try {
+        const pids = fs.readFileSync(path.join(c, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+        if (pids.length <= 1) idle.set(path.basename(c), pids);
+      } catch {
+        // removed meanwhile
+      }
+    }
+    const idlePids = new Set([...idle.values()].flat());
+    return {
+      mounts: mountsUnder(this.runRoot).filter((m) => !idle.has(`sb-${path.basename(m)}`)),
+      cgroups: cgroups.filter((c) => !idle.has(path.basename(c))),
+      processes: processes.filter((p) => !idlePids.has(p)),
+      warm: idle.size,
+    };
   }
 
   /** Remove everything, even after a failed test: stop, then clean up as a later helper would. */

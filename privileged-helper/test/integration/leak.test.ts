@@ -61,6 +61,7 @@ describe('no leaks', () => {
     expect(census.processes).toEqual([]);
     expect(census.cgroups).toEqual([]);
     expect(census.mounts.filter((m) => m.includes('/sb/'))).toEqual([]);
+    expect(census.warm).toBeLessThanOrEqual(4);
   }, 300_000);
 
   it('a helper killed with -9 mid-run leaves nothing once a new helper starts', async () => {

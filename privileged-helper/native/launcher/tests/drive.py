@@ -11,12 +11,13 @@ usage: drive.py --launcher PATH [--bench N] [--keep-going]
 import argparse, ctypes, errno, os, queue, shutil, signal, struct, subprocess, sys, threading, time, traceback
 
 # ---- protocol -----------------------------------------------------------------------------------
-SPAWN, STDIN, KILL, RESIZE, EXEC, CLEANUP, UMOUNT, MARK, PREPARE = 1, 2, 3, 4, 5, 6, 7, 8, 9
+SPAWN, STDIN, KILL, RESIZE, EXEC, CLEANUP, UMOUNT, MARK, PREPARE, RESTORE = 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
 SPAWNED, SPAWN_FAILED, OUTPUT, EXIT, ACK = 101, 102, 103, 104, 105
 T = dict(ARG=1, ENV=2, LOWER=3, SANDBOX_DIR=4, TMPFS_BYTES=5, HOSTNAME=6, WORKDIR=7, UID=8, GID=9,
          MOUNT=10, CGROUP2=11, CGROUP_PROCS=12, FLAGS=13, ROWS=14, COLS=15, NETNS=16, TARGET=20,
          PATH=30, KIND=31, PID=40, RECV_NS=41, EXEC_NS=42, ERRNO=43, STAGE=44, MESSAGE=45,
-         STATUS=46, INIT_STATUS=47, EXIT_NS=48)
+         STATUS=46, INIT_STATUS=47, EXIT_NS=48, PIPE_STDIN=49, PIPE_STDOUT=50, PIPE_STDERR=51,
+         PIPE_STATUS=52, IMAGES_DIR=53, UPPER_ARCHIVE=54, CRIU=55, INHERIT=56, EXTERNAL=57, LOG=58)
 TN = {v: k for k, v in T.items()}
 ALLOW_LISTEN, TTY, NO_LANDLOCK = 1, 2, 4
 INT_TAGS = {5, 8, 9, 13, 14, 15, 20, 31, 40, 41, 42, 43, 46, 47, 48}

@@ -1,0 +1,9 @@
+/* The sandbox init's wait loop, shared by the launcher (fallback) and build/ai-sandbox-init. */
+#ifndef AI_SANDBOX_INITLOOP_H
+#define AI_SANDBOX_INITLOOP_H
+#include <sys/types.h>
+/* Path of the init binary inside every sandbox root (the launcher copies it into upper/). */
+#define SANDBOX_INIT_DIR ".ai-sandbox"
+#define SANDBOX_INIT_PATH "/.ai-sandbox/init"
+void init_loop(pid_t cmd, int status_fd) __attribute__((noreturn));
+#endif
