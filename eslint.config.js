@@ -8,6 +8,10 @@ export default tseslint.config(
   { ignores: ['**/dist/**', '**/node_modules/**', 'privileged-helper/native/**', 'e2e/artifacts/**', '.test-results/**'] },
   ...tseslint.configs.recommended,
   {
+    files: ['**/*.cjs'],
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/no-non-null-assertion': 'off',

@@ -12,11 +12,15 @@ interface Entry {
   load(): Promise<BenchModule>;
 }
 
-/** name → module. Later: snapshot, workflow, network, ui, trace. */
+/** name → module. Later: workflow, network, ui, trace. */
 const BENCHMARKS: Record<string, Entry> = {
   start: {
     description: 'sandbox start latency (true, python3 -S) vs bubblewrap, unshare and a bare spawn; memory per idle sandbox at 500',
     load: () => import('./start.js'),
+  },
+  snapshot: {
+    description: 'CRIU checkpoint/restore of idle and 100 MB python3, fork of 10, warm-snapshot fork vs cold start of an agent',
+    load: () => import('./snapshot.js'),
   },
 };
 

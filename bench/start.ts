@@ -16,8 +16,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { HelperClient } from '../privileged-helper/src/protocol/client.js';
 import type { ExitReport } from '../privileged-helper/src/protocol/schema.js';
-import { TestHelper } from '../privileged-helper/test/integration/harness.js';
 import { Aborted, type BenchContext, type BenchResult } from './harness.js';
+import { startPrivateHelper, tail, withTimeout, type PrivateHelper } from './private-helper.js';
 import { fmt, median, nowMs, ratioText, round3, roundSummary, summarize, type Summary, type Table, type TargetCheck } from './stats.js';
 
 const TRUE = ['/usr/bin/true'];
@@ -76,14 +76,6 @@ interface Method {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms);
-  });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
-}
-
 /** Node spawn → exit of `argv`; stdio ignored (no pipes to set up, which favours the peers slightly). */
 function spawnToExit(argv: string[]): Promise<Sample> {
   return new Promise((resolve, reject) => {
@@ -140,52 +132,6 @@ async function sandboxToExit(client: HelperClient, argv: string[]): Promise<Samp
     await sleep(1);
   }
   return { e2eMs, execMs: res.startMs, removedMs: nowMs() - t1 };
-}
-
-function tail(text: string, lines = 15): string {
-  return text.trimEnd().split('\n').slice(-lines).join('\n');
-}
-
-/** A private helper daemon, started and destroyed like the integration tests do. */
-interface PrivateHelper {
-  helper: TestHelper;
-  client: HelperClient;
-  /** what the helper holds on the host with no sandbox (its own tmpfs mounts, cgroup parents) */
-  idleCensus: Census;
-  cleanup: () => Promise<void>;
-}
-
-type Census = ReturnType<TestHelper['census']>;
-
-async function startPrivateHelper(ctx: BenchContext): Promise<PrivateHelper> {
-  const helper = new TestHelper(`bench-${process.pid}`);
-  let done: Promise<void> | null = null;
-  let client: HelperClient | null = null;
-  const cleanup = (): Promise<void> => {
-    done ??= (async () => {
-      client?.close();
-      await helper.destroy();
-    })();
-    return done;
-  };
-  const unregister = ctx.onCleanup(cleanup);
-  try {
-    await helper.startProcess();
-    client = await withTimeout(helper.client(), 10_000, 'hello');
-  } catch (err) {
-    await cleanup();
-    unregister();
-    throw new Error(`${(err as Error).message}\n${tail(helper.stderr)}`);
-  }
-  return {
-    helper,
-    client,
-    idleCensus: helper.census(),
-    cleanup: async () => {
-      await cleanup();
-      unregister();
-    },
-  };
 }
 
 // ---- memory -------------------------------------------------------------------------------------
