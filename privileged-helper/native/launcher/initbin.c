@@ -49,6 +49,8 @@ int initbin_open(const char *path)
 	return 0;
 }
 
+int initbin_fd(void) { return init_fd; }
+
 /* Make a file or directory immutable; best effort where the filesystem has no such flag. */
 static void make_immutable(int fd)
 {

@@ -99,6 +99,7 @@ char **strv_from(const struct str *v, uint32_t n);
 int initbin_open(const char *path);            /* at startup; -errno (SPAWNs then fail "init binary") */
 int initbin_install(const char *sandbox_dir);  /* into <dir>/upper/.ai-sandbox/init, before the overlay */
 int initbin_verify(const char *sandbox_dir);   /* RESTORE: the archive's copy must be ours */
+int initbin_fd(void);                          /* a child that calls initbin_verify keeps this fd */
 
 /* ---- global launcher state ---- */
 struct globals {

@@ -10,7 +10,8 @@
  * 100-103 and execs `criu restore -d -S --manage-cgroups=ignore ...`. With -S (restore-sibling) criu
  * creates the restored init with CLONE_PARENT: it is the launcher's child, its restored PDEATHSIG is
  * tied to us, and we wait for it like any init. With --manage-cgroups=ignore the restored tasks stay
- * in the cgroups criu runs in: the ones we cloned the restorer into. When criu exits 0 we read its
+ * in the cgroups criu runs in: the ones we cloned the restorer into (and in the cgroup namespace the
+ * restorer unshares there). When criu exits 0 we read its
  * pidfile, open a pidfd, check the init is our child, set HOSTNAME in its UTS namespace and send
  * SPAWNED with the new pipes' names. Several RESTOREs (of one image or not) run at once: each is an
  * independent restorer, and the event loop never waits for one.
@@ -177,8 +178,8 @@ static void restorer_main(struct restorer_args *a)
 		_exit(1);
 	/* stderr (the launcher's log) stays for tar's and criu's complaints; stdin/stdout are the protocol
 	 * pipes and must not reach them */
-	int keep[8 + MAX_CGROUP_PROCS] = { 2, sfd, a->pipe[0], a->pipe[1], a->pipe[2], a->pipe[3] };
-	int n = 6;
+	int keep[8 + MAX_CGROUP_PROCS] = { 2, sfd, a->pipe[0], a->pipe[1], a->pipe[2], a->pipe[3], initbin_fd() };
+	int n = 7;
 	for (uint32_t i = 0; i < a->n_procs; i++)
 		keep[n++] = a->procs_fd[i];
 	close_fds_except(keep, n);
@@ -192,6 +193,10 @@ static void restorer_main(struct restorer_args *a)
 			child_fail(sfd, ST_CGROUP_PROCS, errno);
 		close(a->procs_fd[i]);
 	}
+	/* With --manage-cgroups=ignore criu leaves cgroup namespaces alone too: the restored tasks keep
+	 * ours. Rooted here, after the joins, it shows the sandbox its own cgroups as "/" like a SPAWN. */
+	if (unshare(CLONE_NEWCGROUP) < 0)
+		child_fail(sfd, ST_CGROUP_PROCS, errno);
 
 	/* the writable layer as it was at checkpoint time (flags as the helper's archive step) */
 	char upper[4096];

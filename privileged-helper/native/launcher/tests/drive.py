@@ -984,6 +984,378 @@ def netns_pool_twenty_sandboxes_get_twenty_namespaces(c):
     wait_pool(c.L, POOL_DEFAULT)  # refilled once idle
 
 
+# ---- init re-exec, pipe names, CRIU checkpoint / RESTORE ---------------------------------------------
+class Skip(Exception):
+    pass
+
+
+def spawned_of(c, i):
+    r = Result(c.L.wait_for(i, {SPAWNED, SPAWN_FAILED}))
+    assert r.spawned, r
+    return r.spawned
+
+
+def children_all(pid):
+    out = []
+    for tid in os.listdir('/proc/%d/task' % pid):
+        with open('/proc/%d/task/%s/children' % (pid, tid)) as f:
+            out += [int(x) for x in f.read().split()]
+    return out
+
+
+@test
+def init_maps_only_files_inside_the_sandbox(c):
+    i, name = c.spawn(['/bin/sh', '-c', 'echo up; exec sleep 100'], uid=1000, gid=1000)
+    c.L.wait_for(i, {OUTPUT})
+    init = spawned_of(c, i)['PID']
+    paths = set()
+    with open('/proc/%d/maps' % init) as f:
+        for l in f:
+            fl = l.split(None, 5)
+            if len(fl) == 6 and fl[5].startswith('/'):
+                paths.add(fl[5].strip())
+    # d_path of a file on the sandbox's overlay, seen from the host: the path inside that mount
+    assert paths == {'/.ai-sandbox/init'}, paths
+    assert 'ai-sandbox-launcher' not in open('/proc/%d/maps' % init).read()
+    assert open('/proc/%d/status' % init).read().count('CapEff:\t0000000000000000') == 1
+    # copied into upper/ before the overlay: root-owned, 0555, immutable (lsattr shows 'i')
+    up = STATE + '/sb/' + name + '/upper/.ai-sandbox'
+    for p in (up, up + '/init'):
+        s = os.lstat(p)
+        assert s.st_uid == 0 and s.st_gid == 0 and s.st_mode & 0o7777 == 0o555, (p, oct(s.st_mode))
+    la = subprocess.run(['lsattr', '-d', up, up + '/init'], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert all(l.split()[0].count('i') == 1 for l in la.stdout.decode().splitlines()), la.stdout
+    # the command (uid 0 in another test would own it; here uid 1000) cannot replace it
+    c.L.send(KILL, i, struct.pack('<Q', 15))  # still forwarded by the re-exec'd init
+    r = Result(c.L.wait_for(i, {EXIT}, 5))
+    c.L.pop(i)
+    assert os.WIFSIGNALED(r.status) and os.WTERMSIG(r.status) == 15, r
+    c.cleanup(name)
+
+
+@test
+def uid0_command_cannot_change_its_init(c):
+    r = c.run(['/bin/sh', '-c', 'chmod 755 /.ai-sandbox 2>&1; echo x >> /.ai-sandbox/init 2>&1; '
+               'mv /.ai-sandbox/init /tmp/i 2>&1; rm -f /.ai-sandbox/init 2>&1; cmp -s /.ai-sandbox/init /.ai-sandbox/init && echo still'])
+    assert r.out.decode().strip().endswith('still') and r.out.count(b'Operation not permitted') >= 3, r
+
+
+@test
+def spawned_reports_pipe_names(c):
+    i, name = c.spawn(['/bin/sh', '-c', 'echo up; exec sleep 100'])
+    c.L.wait_for(i, {OUTPUT})
+    sp = spawned_of(c, i)
+    init = sp['PID']
+    cmd = children_all(init)[0]
+    for fd, tag in ((0, 'PIPE_STDIN'), (1, 'PIPE_STDOUT'), (2, 'PIPE_STDERR')):
+        assert os.readlink('/proc/%d/fd/%d' % (cmd, fd)).encode() == sp[tag], (fd, sp)
+    ifds = [os.readlink('/proc/%d/fd/%s' % (init, x)) for x in os.listdir('/proc/%d/fd' % init)]
+    assert ifds == [sp['PIPE_STATUS'].decode()], (ifds, sp)
+    c.L.send(KILL, i, struct.pack('<Q', 9))
+    c.L.wait_for(i, {EXIT})
+    c.L.pop(i)
+    c.cleanup(name)
+    # TTY: no pipe names
+    i, name = c.spawn(['/bin/true'], flags=TTY)
+    r = Result(c.L.wait_for(i, {EXIT, SPAWN_FAILED}))
+    c.L.pop(i)
+    c.cleanup(name)
+    assert r.spawned and 'PIPE_STATUS' not in r.spawned, r
+
+
+CRIU = os.environ.get('AI_SANDBOX_CRIU', '/opt/ai-sandbox/criu/sbin/criu')
+CRIU_RUNDIR = '/run/criu'
+criu_state = {'mounted_rundir': False}
+
+# prints an incrementing number every 50 ms, holds ~1 MB in a dict, listens on TCP, wrote a file
+COUNTER = r'''
+import os, select, socket, sys, time
+state = {i: "v%d" % i for i in range(20000)}
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 8080)); s.listen(8)
+open("/tmp/before", "w").write("written before\n")
+n = 0
+while True:
+    r, _, _ = select.select([s], [], [], 0.05)
+    if r:
+        c, _ = s.accept(); c.sendall(b"%d\n" % n); c.close(); continue
+    n += 1
+    print("count", n, flush=True)
+'''
+
+
+def criu_ready():
+    if not os.access(CRIU, os.X_OK):
+        raise Skip('no criu at %s' % CRIU)
+    os.makedirs(CRIU_RUNDIR, exist_ok=True)
+    if CRIU_RUNDIR not in mounts_under(CRIU_RUNDIR):  # its kernel-feature cache lives only on a tmpfs
+        assert libc.mount(b'tmpfs', CRIU_RUNDIR.encode(), b'tmpfs', 6, b'mode=0700,size=16m') == 0
+        criu_state['mounted_rundir'] = True
+    os.makedirs(STATE + '/criu', exist_ok=True)
+
+
+def criu_cleanup():
+    if criu_state['mounted_rundir']:
+        umount(CRIU_RUNDIR)
+        criu_state['mounted_rundir'] = False
+
+
+def devnull_masks(init):
+    out = []
+    with open('/proc/%d/mountinfo' % init) as f:
+        for l in f:
+            fl = l.split()
+            if fl[fl.index('-') + 1] == 'devtmpfs':
+                out.append(fl[4])
+    return out
+
+
+def external_key(mp):
+    import re
+    return 'devnull' + re.sub(r'[^a-zA-Z0-9]+', '-', mp)
+
+
+def criu_dump(init, images, leave_stopped=False):
+    """The helper's command line (privileged-helper/src/snapshot/criu.ts dump())."""
+    os.makedirs(images)
+    log = images + '/dump.log'
+    args = [CRIU, 'dump', '-t', str(init), '--images-dir', images, '-o', log, '-v4', '--tcp-established',
+            '--file-locks', '--network-lock', 'nftables']
+    for m in devnull_masks(init):
+        args += ['--external', 'mnt[%s]:%s' % (m, external_key(m))]
+    if leave_stopped:
+        args.append('--leave-stopped')
+    t0 = time.monotonic()
+    p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    ms = (time.monotonic() - t0) * 1000
+    if p.returncode != 0:
+        errs = [l.rstrip() for l in open(log) if 'Error' in l][-8:]
+        raise AssertionError('criu dump failed: %s' % '\n'.join(errs))
+    return ms
+
+
+def archive_upper(name, dest):
+    subprocess.run(['tar', '--xattrs', '--xattrs-include=*', '--acls', '--numeric-owner', '-C',
+                    STATE + '/sb/' + name + '/upper', '-cf', dest, '.'], check=True)
+
+
+def checkpoint(c, i, name, snap, leave_stopped=False):
+    """Dump sandbox i (killing it), archive its upper layer; returns the metadata RESTORE needs."""
+    sp = spawned_of(c, i)
+    init = sp['PID']
+    masks = devnull_masks(init)
+    images = snap + '/img'
+    ms = criu_dump(init, images)
+    r = Result(c.L.wait_for(i, {EXIT}, 10))
+    c.L.pop(i)
+    archive_upper(name, snap + '/upper.tar')
+    c.cleanup(name)
+    return {'images': images, 'tar': snap + '/upper.tar', 'ms': ms, 'out': r.out, 'masks': masks,
+            'pipes': {k: sp['PIPE_' + k.upper()].decode() for k in ('stdin', 'stdout', 'stderr', 'status')}}
+
+
+def restore_body(name, meta, hostname, cgroup2, procs, extra=b''):
+    b = tlv(T['SANDBOX_DIR'], STATE + '/sb/' + name) + tlv(T['TMPFS_BYTES'], 64 << 20)
+    b += tlv(T['CGROUP2'], cgroup2) + b''.join(tlv(T['CGROUP_PROCS'], p) for p in procs)
+    b += tlv(T['LOWER'], STATE + '/base/host') + tlv(T['LOWER'], '/')
+    b += tlv(T['IMAGES_DIR'], meta['images']) + tlv(T['UPPER_ARCHIVE'], meta['tar']) + tlv(T['CRIU'], CRIU)
+    for role, pipe in meta['pipes'].items():
+        b += tlv(T['INHERIT'], '%s=%s' % (role, pipe))
+    for m in meta['masks']:
+        b += tlv(T['EXTERNAL'], 'mnt[%s]:/dev/null' % external_key(m))
+    b += tlv(T['HOSTNAME'], hostname) + tlv(T['LOG'], STATE + '/criu/restore-%s.log' % name)
+    return b + extra
+
+
+def sub_cgroups(tag):
+    cg2, cgp = CG2 + '/' + tag, CGPIDS + '/' + tag
+    os.makedirs(cg2)
+    os.makedirs(cgp)
+    return cg2, [cgp + '/cgroup.procs']
+
+
+def send_restore(c, name, meta, hostname):
+    cg2, procs = sub_cgroups('r-' + name)
+    i = c.L.id()
+    c.L.send(RESTORE, i, restore_body(name, meta, hostname, cg2, procs))
+    return i, cg2, procs
+
+
+def counts(out):
+    return [int(l.split()[1]) for l in out.split(b'\n') if l.startswith(b'count ')]
+
+
+def wait_counts(c, i, n, timeout=10):
+    end = time.time() + timeout
+    while time.time() < end:
+        got = counts(Result(c.L.events.get(i, [])).out)
+        if len(got) >= n:
+            return got
+        time.sleep(0.02)
+    raise AssertionError('fewer than %d counts on id %d: %r' % (n, i, c.L.events.get(i)))
+
+
+def exec_in(c, target, argv):
+    j = c.L.id()
+    body = b''.join(tlv(T['ARG'], a) for a in argv) + b''.join(tlv(T['ENV'], e) for e in ENV)
+    body += tlv(T['TARGET'], target) + tlv(T['WORKDIR'], '/') + tlv(T['UID'], 0) + tlv(T['GID'], 0) + tlv(T['FLAGS'], 0)
+    c.L.send(EXEC, j, body)
+    r = Result(c.L.wait_for(j, {EXIT, SPAWN_FAILED}))
+    c.L.pop(j)
+    return r
+
+
+def assert_restored(c, i, name, cg2, procs, first, hostname):
+    sp = spawned_of(c, i)
+    init = sp['PID']
+    assert all(sp.get('PIPE_' + k, b'').startswith(b'pipe:[') for k in ('STDIN', 'STDOUT', 'STDERR', 'STATUS')), sp
+    got = wait_counts(c, i, 3)
+    assert got[0] == first and got[:3] == [first, first + 1, first + 2], (first, got[:5])
+    ppid = int(open('/proc/%d/stat' % init).read().rsplit(')', 1)[1].split()[1])
+    assert ppid == c.L.p.pid, (ppid, c.L.p.pid)
+    g = cgroup_of(init)
+    assert g[''] == cg2[len('/sys/fs/cgroup/unified'):], g
+    assert g['pids'] == os.path.dirname(procs[0])[len('/sys/fs/cgroup/pids'):], g
+    r = exec_in(c, i, ['/bin/sh', '-c', 'cat /tmp/before; hostname; cat /proc/self/cgroup | grep ^0::'])
+    assert r.out.decode().splitlines() == ['written before', hostname, '0::/'], r
+    assert not mounts_under(STATE + '/sb/' + name + '/root'), 'the overlay must not be in the host mount ns'
+    return sp
+
+
+def kill_and_cleanup(c, i, name):
+    c.L.send(KILL, i, struct.pack('<Q', 9))
+    c.L.wait_for(i, {EXIT}, 10)
+    c.L.pop(i)
+    c.cleanup(name)
+
+
+@test
+def criu_checkpoint_restore_continues_and_can_be_checkpointed_again(c):
+    criu_ready()
+    i, name = c.spawn(['/usr/bin/python3', '-u', '-c', COUNTER], flags=ALLOW_LISTEN)
+    wait_counts(c, i, 3)
+    meta = checkpoint(c, i, name, STATE + '/criu/s1')
+    last = counts(meta['out'])[-1]
+    j, cg2, procs = send_restore(c, 'rs1', meta, 'restored-1')
+    sp = assert_restored(c, j, 'rs1', cg2, procs, last + 1, 'restored-1')
+    t = 'import socket; s=socket.create_connection(("127.0.0.1",8080),2); print(s.recv(64).decode().strip())'
+    r = exec_in(c, j, ['/usr/bin/python3', '-S', '-c', t])
+    assert r.status == 0 and int(r.out) > last, r  # the listener came back in the restored netns
+    # the new pipes are what a second checkpoint records
+    cmd = [p for p in children_all(sp['PID'])][0]
+    assert os.readlink('/proc/%d/fd/1' % cmd).encode() == sp['PIPE_STDOUT'], sp
+    meta2 = checkpoint(c, j, 'rs1', STATE + '/criu/s2')
+    last2 = counts(meta2['out'])[-1]
+    assert last2 > last + 2, (last, last2)
+    k, cg2b, procsb = send_restore(c, 'rs2', meta2, 'restored-2')
+    assert_restored(c, k, 'rs2', cg2b, procsb, last2 + 1, 'restored-2')
+    # status pipe: SIGTERM -> the restored init forwards it -> the command's status arrives in EXIT
+    c.L.send(KILL, k, struct.pack('<Q', 15))
+    r = Result(c.L.wait_for(k, {EXIT}, 10))
+    c.L.pop(k)
+    assert os.WIFSIGNALED(r.status) and os.WTERMSIG(r.status) == 15 and r.exit['INIT_STATUS'] == 0, r
+    c.cleanup('rs2')
+    criu_state['meta'] = meta
+
+
+@test
+def criu_three_restores_of_one_image_at_once(c):
+    criu_ready()
+    meta = criu_state.get('meta')
+    if not meta:
+        raise Skip('needs the image of the previous test')
+    last = counts(meta['out'])[-1]
+    rs = [send_restore(c, 'fork%d' % k, meta, 'fork-%d' % k) for k in range(3)]
+    pidns = set()
+    for k, (i, cg2, procs) in enumerate(rs):
+        sp = assert_restored(c, i, 'fork%d' % k, cg2, procs, last + 1, 'fork-%d' % k)
+        pidns.add(os.readlink('/proc/%d/ns/pid' % sp['PID']))
+    assert len(pidns) == 3, pidns
+    for k, (i, _, _) in enumerate(rs):
+        kill_and_cleanup(c, i, 'fork%d' % k)
+
+
+def launcher_zombies_and_strays(c):
+    out = []
+    for k in children_all(c.L.p.pid):
+        try:
+            comm = open('/proc/%d/comm' % k).read().strip()
+            state = open('/proc/%d/stat' % k).read().rsplit(')', 1)[1].split()[0]
+        except OSError:
+            continue
+        if comm != 'netns-pool':
+            out.append((k, comm, state))
+    return out
+
+
+@test
+def criu_restore_of_a_corrupted_image_fails_and_leaves_nothing(c):
+    criu_ready()
+    meta = criu_state.get('meta')
+    if not meta:
+        raise Skip('needs the image of the previous test')
+    bad = dict(meta)
+    bad['images'] = STATE + '/criu/corrupt'
+    shutil.copytree(meta['images'], bad['images'])
+    for f in os.listdir(bad['images']):
+        if f.startswith('pagemap-') or f.startswith('mm-'):
+            with open(bad['images'] + '/' + f, 'r+b') as fh:
+                fh.seek(8)
+                fh.write(b'\xff' * 64)
+    before = launcher_zombies_and_strays(c)
+    i, cg2, procs = send_restore(c, 'bad1', bad, 'bad')
+    r = Result(c.L.wait_for(i, {SPAWNED, SPAWN_FAILED}, 20))
+    c.L.pop(i)
+    assert r.failed and r.failed['STAGE'] == b'criu restore' and b'Error' in r.failed['MESSAGE'], r
+    if os.environ.get('DRIVE_VERBOSE'):
+        print('  corrupted image ->', r.failed['MESSAGE'].decode())
+    assert not os.path.exists(STATE + '/sb/bad1') and not mounts_under(STATE + '/sb/bad1')
+    for f in (cg2 + '/cgroup.procs', procs[0]):
+        assert open(f).read().split() == [], (f, open(f).read())
+    assert launcher_zombies_and_strays(c) == before, (launcher_zombies_and_strays(c), before)
+    # a bad archive: stage "archive"; a refused plan: stage "plan", nothing created either
+    bad2 = dict(meta, tar=STATE + '/criu/not-a-tar')
+    open(bad2['tar'], 'w').write('garbage')
+    i, _, _ = send_restore(c, 'bad2', bad2, 'bad')
+    r = Result(c.L.wait_for(i, {SPAWNED, SPAWN_FAILED}, 20))
+    c.L.pop(i)
+    assert r.failed and r.failed['STAGE'] == b'archive', r
+    assert not os.path.exists(STATE + '/sb/bad2') and not mounts_under(STATE + '/sb/bad2')
+    for extra_pipes, ext in (({'stdin': 'pipe:[1]; rm -rf /'}, None), ({}, 'mnt[../x]:/etc/shadow')):
+        m = dict(meta, pipes=dict(meta['pipes'], **extra_pipes))
+        if ext:
+            m['masks'] = []
+        i = c.L.id()
+        c.L.send(RESTORE, i, restore_body('bad3', m, 'bad', CG2, [CGPIDS + '/cgroup.procs'],
+                                          extra=tlv(T['EXTERNAL'], ext) if ext else b''))
+        r = Result(c.L.wait_for(i, {SPAWNED, SPAWN_FAILED}))
+        c.L.pop(i)
+        assert r.failed and r.failed['STAGE'] == b'plan' and r.failed['ERRNO'] == errno.EINVAL, r
+        assert not os.path.exists(STATE + '/sb/bad3')
+
+
+def criu_bench(c, n):
+    """Idle python3: criu dump time, RESTORE -> SPAWNED time, image size."""
+    criu_ready()
+    dumps, rests, sizes = [], [], []
+    for k in range(n):
+        i, name = c.spawn(['/usr/bin/python3', '-c', 'import time\nwhile True: time.sleep(3600)\n'], name='cb%d' % k)
+        spawned_of(c, i)
+        time.sleep(0.2)
+        meta = checkpoint(c, i, name, STATE + '/criu/bench%d' % k)
+        dumps.append(meta['ms'])
+        sizes.append(sum(os.path.getsize(os.path.join(meta['images'], f)) for f in os.listdir(meta['images'])))
+        j, cg2, procs = send_restore(c, 'cbr%d' % k, meta, 'bench')
+        r = Result(c.L.wait_for(j, {SPAWNED, SPAWN_FAILED}, 20))
+        assert r.spawned, r
+        rests.append((r.spawned['EXEC_NS'] - r.spawned['RECV_NS']) / 1e6)
+        kill_and_cleanup(c, j, 'cbr%d' % k)
+        shutil.rmtree(STATE + '/criu/bench%d' % k)
+    print('criu, idle python3 x%d: dump p50 %.1f p90 %.1f ms | RESTORE->SPAWNED p50 %.1f p90 %.1f ms | '
+          'images p50 %.2f MB (+ upper.tar)' % (n, pct(dumps, 50), pct(dumps, 90), pct(rests, 50), pct(rests, 90),
+                                               pct(sizes, 50) / 1e6))
+
+
 # ---- benchmark ---------------------------------------------------------------------------------
 def pct(v, p):
     v = sorted(v)
@@ -1068,6 +1440,7 @@ def main():
     ap.add_argument('--bench', type=int, default=0)
     ap.add_argument('--only')
     ap.add_argument('--netns', help='bench: join this netns instead of creating one per sandbox')
+    ap.add_argument('--criu-bench', type=int, default=0, help='criu dump / RESTORE timings, N idle sandboxes')
     args = ap.parse_args()
     if os.geteuid() != 0:
         print('SKIP: needs root\nnative: 0 passed, 0 failed, 1 skipped')
@@ -1077,14 +1450,18 @@ def main():
     NETNS_EXTRA = tlv(T['NETNS'], args.netns) if args.netns else b''
     failed = 0
     passed = 0
+    skipped = 0
     L = None
     try:
         for d in (CG2, CGPIDS):
             os.makedirs(d)
         L = Launcher(path, STATE)
         c = Ctx(L, build_skeleton(L))
-        if args.bench:
-            bench(c, args.bench)
+        if args.bench or args.criu_bench:
+            if args.bench:
+                bench(c, args.bench)
+            if args.criu_bench:
+                criu_bench(c, args.criu_bench)
         else:
             for t in TESTS:
                 if args.only and args.only not in t.__name__:
@@ -1093,6 +1470,9 @@ def main():
                     t(c)
                     passed += 1
                     print('ok   ', t.__name__)
+                except Skip as e:
+                    skipped += 1
+                    print('skip ', t.__name__, e)
                 except Exception:
                     failed += 1
                     print('FAIL ', t.__name__)
@@ -1122,8 +1502,9 @@ def main():
             if failed:
                 print('launcher log tail:\n  ' + '\n  '.join(L.log[-20:]))
         cleanup_env()
-    if not args.bench:
-        print('native: %d passed, %d failed' % (passed, failed))
+        criu_cleanup()
+    if not args.bench and not args.criu_bench:
+        print('native: %d passed, %d failed%s' % (passed, failed, ', %d skipped' % skipped if skipped else ''))
     return 1 if failed else 0
 
 
