@@ -21,7 +21,11 @@ SRC_LIST=/var/cache/ai-sandbox/apt/ai-sandbox-src.sources
 DEB_SOURCES=/etc/apt/sources.list.d/debian.sources
 BUILD_DEPS=(build-essential pkg-config protobuf-c-compiler libprotobuf-c-dev libprotobuf-dev
   protobuf-compiler python3-protobuf libnl-3-dev libnet1-dev libcap-dev libbsd-dev libnftables-dev
-  libgnutls28-dev libaio-dev uuid-dev)
+  libgnutls28-dev libaio-dev uuid-dev patch)
+# Our patches on top of Debian's source (scripts/criu-patches/*.patch): their hash is recorded in the
+# prefix, so a changed patch set rebuilds.
+PATCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/criu-patches"
+patches_hash() { cat "$PATCH_DIR"/*.patch 2>/dev/null | sha256sum | cut -d' ' -f1; }
 
 log() { printf 'criu: %s\n' "$*" >&2; }
 step='' steplog='' reported=0
@@ -49,7 +53,8 @@ version_ok() {
 
 force=0
 [ "${1:-}" = --force ] && force=1
-if [ $force = 0 ] && [ -x "$PREFIX/sbin/criu" ] && version_ok "$PREFIX/sbin/criu"; then
+if [ $force = 0 ] && [ -x "$PREFIX/sbin/criu" ] && version_ok "$PREFIX/sbin/criu" \
+  && [ "$(cat "$PREFIX/.ai-sandbox-patches" 2>/dev/null)" = "$(patches_hash)" ]; then
   exit 0
 fi
 
@@ -60,7 +65,8 @@ mkdir -p "$(dirname "$SRC_LIST")"
 # Two setups at once: the second waits, then finds CRIU installed and stops.
 exec 9>"$CACHE/.lock"
 flock 9
-if [ $force = 0 ] && [ -x "$PREFIX/sbin/criu" ] && version_ok "$PREFIX/sbin/criu"; then
+if [ $force = 0 ] && [ -x "$PREFIX/sbin/criu" ] && version_ok "$PREFIX/sbin/criu" \
+  && [ "$(cat "$PREFIX/.ai-sandbox-patches" 2>/dev/null)" = "$(patches_hash)" ]; then
   exit 0
 fi
 steplog="$CACHE/last-build.log"
@@ -150,6 +156,11 @@ work=$(mktemp -d /var/tmp/ai-sandbox-criu-build.XXXXXX)
 tar -C "$work" -xf "$orig"
 src=$(find "$work" -mindepth 1 -maxdepth 1 -type d | head -n1)
 [ -n "$src" ] || fail "$(basename "$orig") holds no directory"
+for p in "$PATCH_DIR"/*.patch; do
+  [ -e "$p" ] || continue
+  step="applying $(basename "$p")"
+  patch -s -p1 -d "$src" < "$p" >>"$steplog" 2>&1
+done
 
 step="make criu lib (criu $upstream)"
 log "building criu $upstream (make criu lib, -j$(nproc))"
@@ -169,6 +180,7 @@ step="installing into $PREFIX"
 mkdir -p "$(dirname "$PREFIX")"
 rm -rf "$PREFIX.old"
 [ -e "$PREFIX" ] && mv "$PREFIX" "$PREFIX.old"
+patches_hash > "$stage$PREFIX/.ai-sandbox-patches"
 mv "$stage$PREFIX" "$PREFIX"
 rm -rf "$PREFIX.old"
 step=''

@@ -76,15 +76,20 @@ static bool pipe_name_ok(const char *s, size_t n)
 	return true;
 }
 
-/* `mnt[KEY]:/dev/null`, KEY [a-zA-Z0-9-]+: the only externals our sandboxes have (the /proc masks) */
+/* `mnt[KEY]:PATH`, KEY [a-zA-Z0-9-]+, PATH absolute: what the sandbox had bound from the host, the
+ * /proc masks (PATH /dev/null) and the user's --mount sources, which the helper checked against its
+ * mount policy before asking. */
 static bool external_ok(struct str e)
 {
-	static const char tail[] = "]:/dev/null";
-	size_t tl = sizeof tail - 1;
-	if (e.len < 4 + 1 + tl || e.len > 200 || memcmp(e.p, "mnt[", 4) || memcmp(e.p + e.len - tl, tail, tl))
+	size_t i = 4;
+	if (e.len < 4 + 1 + 3 || e.len > 4200 || memcmp(e.p, "mnt[", 4))
 		return false;
-	for (size_t i = 4; i < e.len - tl; i++)
-		if (!isalnum((unsigned char)e.p[i]) && e.p[i] != '-')
+	while (i < e.len && (isalnum((unsigned char)e.p[i]) || e.p[i] == '-'))
+		i++;
+	if (i == 4 || i + 2 >= e.len || e.p[i] != ']' || e.p[i + 1] != ':' || e.p[i + 2] != '/')
+		return false;
+	for (size_t j = i + 2; j < e.len; j++)
+		if (e.p[j] == ']' || e.p[j] == '\n' || e.p[j] == '\0')
 			return false;
 	return true;
 }
@@ -136,7 +141,7 @@ static int restore_plan_check(const struct plan *pl, const char *inherit[4], con
 		}
 	for (uint32_t k = 0; k < pl->n_external; k++)
 		if (!external_ok(pl->external[k])) {
-			*why = "EXTERNAL must be mnt[KEY]:/dev/null with KEY of [a-zA-Z0-9-]";
+			*why = "EXTERNAL must be mnt[KEY]:/absolute/path with KEY of [a-zA-Z0-9-]";
 			return -EINVAL;
 		}
 	return validate_lowers(pl, why);

@@ -243,6 +243,11 @@ static void init_main(struct init_args *a)
 			child_fail(sfd, ST_CGROUP_PROCS, errno);
 		close(a->procs_fd[i]);
 	}
+	/* The cgroup namespace starts here, after the v1 joins, so its root is the sandbox's own cgroup in
+	 * every hierarchy (made at clone3 it would be rooted at the launcher's v1 cgroups, and the sandbox's
+	 * paths would read /../../...: confusing, and CRIU refuses to dump such a tree). */
+	if (unshare(CLONE_NEWCGROUP) < 0)
+		child_fail(sfd, ST_CGROUP_PROCS, errno);
 	TMARK(2);
 	if (a->netns_fd >= 0) { /* NETNS or pooled: first network-related step, before lo is touched */
 		if (setns(a->netns_fd, CLONE_NEWNET) < 0)
@@ -488,7 +493,7 @@ static void start_init(uint32_t id, struct plan *pl, uint64_t recv_ns, bool prep
 	 * init joins it exactly like a NETNS one. Empty pool: CLONE_NEWNET as before. */
 	if (a.netns_fd < 0)
 		a.netns_fd = netns_pool_take();
-	uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP |
+	uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
 			 CLONE_INTO_CGROUP | CLONE_PIDFD | (a.netns_fd >= 0 ? 0 : CLONE_NEWNET);
 	int pidfd = -1;
 	TMARK(0);

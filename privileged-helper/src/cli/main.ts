@@ -10,6 +10,7 @@ import { HELPER_HELP, helperCommand } from './commands/helper.js';
 import { EXEC_HELP, execCommand, LOGS_HELP, logsCommand, PS_HELP, psCommand, RM_HELP, rmCommand, STOP_HELP, stopCommand } from './commands/manage.js';
 import { RUN_HELP, runCommand, START_HELP, startCommand } from './commands/run.js';
 import { CHECKPOINT_HELP, checkpointCommand, FORK_HELP, forkCommand, RESTORE_HELP, restoreCommand, SNAPSHOT_HELP, snapshotCommand, SNAPSHOTS_HELP, snapshotsCommand } from './commands/snapshot.js';
+import { WORKFLOW_HELP, workflowCommand } from './commands/workflow.js';
 
 const COMMANDS: Record<string, { help: string; run: (argv: string[]) => Promise<number> | number }> = {
   run: { help: RUN_HELP, run: runCommand },
@@ -24,6 +25,7 @@ const COMMANDS: Record<string, { help: string; run: (argv: string[]) => Promise<
   restore: { help: RESTORE_HELP, run: restoreCommand },
   fork: { help: FORK_HELP, run: forkCommand },
   snapshot: { help: SNAPSHOT_HELP, run: snapshotCommand },
+  workflow: { help: WORKFLOW_HELP, run: workflowCommand },
   doctor: { help: DOCTOR_HELP, run: doctorCommand },
   helper: { help: HELPER_HELP, run: helperCommand },
 };
@@ -44,6 +46,7 @@ usage: ai-sandbox COMMAND [options]
   restore SNAPSHOT         continue a snapshot as a new sandbox (--name)
   fork SNAPSHOT --count N  start N copies of a snapshot at once (--prefix)
   snapshot rm|diff         remove a snapshot, or compare two
+  workflow validate FILE   check a workflow file and show its plan (no helper needed)
   doctor [--json]          check the kernel features sandboxes need
   helper                   run the privileged helper (root) in the foreground
 

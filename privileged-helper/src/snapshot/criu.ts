@@ -54,24 +54,33 @@ export function logTail(log: string, lines = 3): string {
   }
 }
 
+export interface ExternalMount {
+  /** where it is mounted in the sandbox */
+  target: string;
+  key: string;
+  /** the host path bound there */
+  source: string;
+}
+
 export interface DumpOptions {
   pid: number;
   imagesDir: string;
-  externalMounts: string[];
+  externalMounts: ExternalMount[];
   /** keep the tree stopped after the dump (the caller archives the filesystem, then continues it) */
   leaveStopped: boolean;
 }
 
 export async function dump(criu: Criu, o: DumpOptions): Promise<void> {
   const log = path.join(o.imagesDir, 'dump.log');
-  const args = ['dump', '-t', String(o.pid), '--images-dir', o.imagesDir, '-o', log, '-v4', '--tcp-established', '--file-locks', '--network-lock', 'nftables'];
-  for (const m of o.externalMounts) args.push('--external', `mnt[${m}]:${externalKey(m)}`);
+  // --manage-cgroups=ignore: a restore puts the tree in the new sandbox's cgroups anyway (~35 ms less)
+  const args = ['dump', '-t', String(o.pid), '--images-dir', o.imagesDir, '-o', log, '-v4', '--tcp-established', '--file-locks', '--network-lock', 'nftables', '--manage-cgroups=ignore'];
+  for (const m of o.externalMounts) args.push('--external', `mnt[${m.target}]:${m.key}`);
   if (o.leaveStopped) args.push('--leave-stopped');
   const r = await run(criu.binary, args);
   if (r.code !== 0) throw new AppError('SNAPSHOT_FAILED', `criu dump failed: ${logTail(log)} (log: ${log})`, { details: { log } });
 }
 
-/** The key a masked path is dumped under; restore binds /dev/null there again. */
-export function externalKey(mountPath: string): string {
-  return `devnull${mountPath.replace(/[^a-zA-Z0-9]+/g, '-')}`;
+/** The key a host-bound mount is dumped under (letters, digits and dashes, as the launcher requires). */
+export function externalKey(target: string): string {
+  return `ext${target.replace(/[^a-zA-Z0-9]+/g, '-')}`;
 }

@@ -22,8 +22,9 @@ export const snapshotMetaSchema = z
     criuVersion: z.string(),
     /** names (`pipe:[inode]`) of the sandbox's stdio and status pipes at dump time, for --inherit-fd */
     pipes: z.object({ stdin: z.string(), stdout: z.string(), stderr: z.string(), status: z.string() }).strict(),
-    /** mount keys dumped as external, each restored as a bind of /dev/null */
-    externalMounts: z.array(z.string()),
+    /** mounts bound from the host (the /proc masks, the user's --mount): CRIU dumps them as external
+     * and a restore binds `source` there again */
+    externalMounts: z.array(z.object({ target: z.string(), key: z.string(), source: z.string() }).strict()),
     processes: z.array(processSchema),
     /** bytes of process memory in the images */
     memoryBytes: z.number().int().min(0),

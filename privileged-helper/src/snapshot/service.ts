@@ -15,7 +15,7 @@ import type { Launcher } from '../launcher/launcher.js';
 import type { SandboxSpec } from '../protocol/schema.js';
 import { requireStatus } from '../sandbox/lifecycle.js';
 import type { LaunchOptions, SandboxManager } from '../sandbox/manager.js';
-import { checkRootfs, DEFAULTS } from '../sandbox/policy.js';
+import { checkMounts, checkRootfs, DEFAULTS } from '../sandbox/policy.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
 import { dump, ensureRunDir, externalKey, requireCriu } from './criu.js';
 import { diffSnapshots, type SnapshotDiff } from './diff.js';
@@ -48,7 +48,10 @@ export class SnapshotService {
     let stopped = false;
     try {
       const processes = processTree(sb);
-      const externalMounts = devNullMasks(sb.pid);
+      const externalMounts = [
+        ...devNullMasks(sb.pid).map((target) => ({ target, key: externalKey(target), source: '/dev/null' })),
+        ...sb.spec.mounts.map((m) => ({ target: path.posix.normalize(m.target), key: externalKey(m.target), source: m.source })),
+      ];
       const t0 = performance.now();
       // With --leave-running the tree stays stopped until its files are archived: one point in time.
       await dump(criu, { pid: sb.pid, imagesDir: path.join(dir, 'img'), externalMounts, leaveStopped: leaveRunning });
@@ -99,6 +102,8 @@ export class SnapshotService {
     const meta = await this.store.verify(snapshotId);
     const spec: SandboxSpec = { ...meta.spec, name: opts.name };
     checkRootfs(spec.rootfs);
+    // the host paths bound back in must still pass the mount policy (they may have changed since)
+    checkMounts(spec.mounts);
     const dir = this.store.dir(snapshotId);
     await ensureRunDir();
     fs.mkdirSync(this.restoreLogs, { recursive: true, mode: 0o700 });
@@ -115,7 +120,7 @@ export class SnapshotService {
           upperArchive: path.join(dir, 'upper.tar'),
           criu: criu.binary,
           inherit: Object.entries(meta.pipes).map(([role, pipe]) => `${role}=${pipe}`),
-          external: meta.externalMounts.map((m) => `mnt[${externalKey(m)}]:/dev/null`),
+          external: meta.externalMounts.map((m) => `mnt[${m.key}]:${m.source}`),
           hostname: sb.hostname,
           log: path.join(this.restoreLogs, `${sb.name}.restore.log`),
         },
