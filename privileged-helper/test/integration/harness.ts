@@ -135,6 +135,17 @@ export class TestHelper {
     };
   }
 
+  /** The census once teardown (which runs after the exit is reported) has settled, or after 10 s. */
+  async settledCensus(): Promise<ReturnType<TestHelper['census']>> {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const c = this.census();
+      const clean = c.processes.length === 0 && c.cgroups.length === 0 && !c.mounts.some((m) => m.includes('/sb/'));
+      if (clean || Date.now() > deadline) return c;
+      await sleep(50);
+    }
+  }
+
   /** Remove everything, even after a failed test: stop, then clean up as a later helper would. */
   async destroy(): Promise<void> {
     await this.stop();

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HelperClient } from '../../src/protocol/client.js';
 import type { ExitReport } from '../../src/protocol/schema.js';
-import { sleep, TestHelper } from './harness.js';
+import { TestHelper } from './harness.js';
 
 const PY = '/usr/bin/python3';
 
@@ -57,7 +57,7 @@ describe('no leaks', () => {
     }
     client.close();
     expect(Object.fromEntries(reasons)).toEqual({ exited: 75, signaled: 75, 'oom-killed': 75, 'timed-out': 75 });
-    const census = helper.census();
+    const census = await helper.settledCensus();
     expect(census.processes).toEqual([]);
     expect(census.cgroups).toEqual([]);
     expect(census.mounts.filter((m) => m.includes('/sb/'))).toEqual([]);
@@ -73,8 +73,7 @@ describe('no leaks', () => {
     await helper.kill9();
     await helper.startProcess();
     expect(helper.stderr).toMatch(/cleaned up after daemon/);
-    await sleep(100);
-    const census = helper.census();
+    const census = await helper.settledCensus();
     expect(census.processes).toEqual([]);
     expect(census.cgroups).toEqual([]);
     expect(census.mounts.filter((m) => m.includes('/sb/'))).toEqual([]);

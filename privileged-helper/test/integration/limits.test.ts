@@ -69,7 +69,7 @@ describe('resource limits', () => {
     expect(report('timeout.json')).toMatchObject({ reason: 'timed-out' });
     expect(report('timeout.json').wallMs).toBeLessThan(5000);
     expect(r.stdout).not.toContain('never');
-    expect(helper.census().processes).toEqual([]);
+    expect((await helper.settledCensus()).processes).toEqual([]);
   });
 
   it('holds a CPU quota of 0.5 within ±5%', async () => {

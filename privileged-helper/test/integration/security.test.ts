@@ -103,6 +103,6 @@ describe('escape attempts from inside a sandbox', () => {
     const r = await helper.cli(['run', '--', 'sh', '-c', 'ls /tmp /home/sandbox']);
     expect(r.code).toBe(0);
     expect(r.stdout).not.toContain('left');
-    expect(helper.census().mounts.filter((m) => m.includes('/sb/'))).toEqual([]);
+    expect((await helper.settledCensus()).mounts.filter((m) => m.includes('/sb/'))).toEqual([]);
   });
 });
