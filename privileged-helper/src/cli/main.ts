@@ -4,7 +4,7 @@
  */
 import { AppError } from '../errors/app-error.js';
 import { VERSION } from '../version.js';
-import { UsageError } from './args.js';
+import { InputError } from '../util/units.js';
 import { DOCTOR_HELP, doctorCommand } from './commands/doctor.js';
 import { HELPER_HELP, helperCommand } from './commands/helper.js';
 import { EXEC_HELP, execCommand, LOGS_HELP, logsCommand, PS_HELP, psCommand, RM_HELP, rmCommand, STOP_HELP, stopCommand } from './commands/manage.js';
@@ -76,7 +76,7 @@ export async function runCli(argv: string[]): Promise<number> {
   try {
     return await cmd.run(rest);
   } catch (err) {
-    if (err instanceof UsageError) {
+    if (err instanceof InputError) {
       process.stderr.write(`ai-sandbox ${name}: ${err.message}\n`);
       return 2;
     }

@@ -64,6 +64,13 @@ function messageFor(issue: core.$ZodIssue, schema: z.ZodType): Problem[] {
   const path = issue.path as DocPath;
   const where = formatPath(path);
   const prefix = where ? `${where}: ` : '';
+  const input = (issue as { input?: unknown }).input;
+  if (input === undefined && (issue.code === 'invalid_type' || issue.code === 'invalid_union') && path.length > 0) {
+    const parent = path.slice(0, -1);
+    const key = String(path[path.length - 1]);
+    const expected = issue.code === 'invalid_type' ? ` with ${EXPECTED[issue.expected] ?? issue.expected}` : '';
+    return [{ kind: 'schema', path: parent, at: 'key', message: `${formatPath(parent) || 'the file'}: "${key}" is missing: add ${key}:${expected}` }];
+  }
   switch (issue.code) {
     case 'unrecognized_keys': {
       const known = knownKeysAt(schema, path);
@@ -75,16 +82,10 @@ function messageFor(issue: core.$ZodIssue, schema: z.ZodType): Problem[] {
       }));
     }
     case 'invalid_type': {
-      const input = (issue as { input?: unknown }).input;
-      if (input === undefined && issue.expected !== 'undefined') {
-        const key = path[path.length - 1];
-        return [{ kind: 'schema', path: path.slice(0, -1), message: `${formatPath(path.slice(0, -1)) || 'the file'}: "${String(key)}" is missing: add ${String(key)}: with ${EXPECTED[issue.expected] ?? issue.expected}` }];
-      }
       return [{ kind: 'schema', path, message: `${prefix}expected ${EXPECTED[issue.expected] ?? issue.expected}, got ${describe(input)}` }];
     }
     case 'invalid_value': {
       const allowed = issue.values.map(String);
-      const input = (issue as { input?: unknown }).input;
       const got = typeof input === 'string' ? input : String(input);
       if (path.length === 1 && path[0] === 'version') return [];
       return [{ kind: 'schema', path, message: `${prefix}"${got}" is not allowed: ${didYouMean(got, allowed)}write one of ${quoteList(allowed)}` }];
@@ -93,7 +94,6 @@ function messageFor(issue: core.$ZodIssue, schema: z.ZodType): Problem[] {
     case 'too_big': {
       const bound = issue.code === 'too_small' ? issue.minimum : issue.maximum;
       const word = issue.code === 'too_small' ? 'at least' : 'at most';
-      const input = (issue as { input?: unknown }).input;
       const what = issue.origin === 'array' ? `${word} ${String(bound)} items` : issue.origin === 'string' ? `${word} ${String(bound)} characters` : `${word} ${String(bound)}`;
       if (issue.message && !issue.message.startsWith('Too ')) return [{ kind: 'schema', path, message: `${prefix}${issue.message}` }];
       return [{ kind: 'schema', path, message: `${prefix}${issue.origin === 'array' || issue.origin === 'string' ? 'has' : 'is'} ${describe(input).replace(/^the (number|value) /, '')}: write ${what}` }];
@@ -102,12 +102,10 @@ function messageFor(issue: core.$ZodIssue, schema: z.ZodType): Problem[] {
       // A branch that got past the type check is the one the user meant: report its problems.
       const meant = issue.errors.filter((branch) => !branch.some((i) => i.code === 'invalid_type' && i.path.length === 0));
       if (meant.length === 1) return meant[0]!.flatMap((i) => messageFor({ ...i, path: [...path, ...i.path] } as core.$ZodIssue, schema));
-      const input = (issue as { input?: unknown }).input;
       const expected = [...new Set(issue.errors.flatMap((b) => b.filter((i) => i.code === 'invalid_type').map((i) => EXPECTED[(i as { expected: string }).expected] ?? (i as { expected: string }).expected)))];
       return [{ kind: 'schema', path, message: `${prefix}expected ${expected.join(' or ') || 'another value'}, got ${describe(input)}` }];
     }
     default: {
-      const input = (issue as { input?: unknown }).input;
       const shown = typeof input === 'string' ? `"${input}" ` : '';
       return [{ kind: 'schema', path, message: `${prefix}${shown}${issue.message}` }];
     }

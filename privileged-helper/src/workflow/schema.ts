@@ -6,7 +6,7 @@
  * Meaning that needs the whole file (needs, cycles, limits against the pool) is checked in check.ts.
  */
 import { z } from 'zod';
-import { parseDuration, parseSize } from '../cli/args.js';
+import { parseDuration, parseSize } from '../util/units.js';
 import { limitsSchema } from '../protocol/schema.js';
 
 export const WORKFLOW_VERSION = 1;

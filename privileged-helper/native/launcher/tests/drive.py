@@ -1120,7 +1120,7 @@ def criu_dump(init, images, leave_stopped=False):
     os.makedirs(images)
     log = images + '/dump.log'
     args = [CRIU, 'dump', '-t', str(init), '--images-dir', images, '-o', log, '-v4', '--tcp-established',
-            '--file-locks', '--network-lock', 'nftables']
+            '--file-locks', '--network-lock', 'nftables', '--manage-cgroups=ignore']
     for m in devnull_masks(init):
         args += ['--external', 'mnt[%s]:%s' % (m, external_key(m))]
     if leave_stopped:
@@ -1350,6 +1350,11 @@ def criu_bench(c, n):
         assert r.spawned, r
         rests.append((r.spawned['EXEC_NS'] - r.spawned['RECV_NS']) / 1e6)
         kill_and_cleanup(c, j, 'cbr%d' % k)
+        if os.environ.get('DRIVE_CRIU_KEEP'):  # keep the last run's criu logs for -v4 timing analysis
+            keep = os.environ['DRIVE_CRIU_KEEP']
+            os.makedirs(keep, exist_ok=True)
+            shutil.copy(meta['images'] + '/dump.log', keep + '/dump.log')
+            shutil.copy(STATE + '/criu/restore-cbr%d.log' % k, keep + '/restore.log')
         shutil.rmtree(STATE + '/criu/bench%d' % k)
     print('criu, idle python3 x%d: dump p50 %.1f p90 %.1f ms | RESTORE->SPAWNED p50 %.1f p90 %.1f ms | '
           'images p50 %.2f MB (+ upper.tar)' % (n, pct(dumps, 50), pct(dumps, 90), pct(rests, 50), pct(rests, 90),

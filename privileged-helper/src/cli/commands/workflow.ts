@@ -1,5 +1,5 @@
 /** `ai-sandbox workflow …`: validate now; run, list, show, replay and cancel arrive with the engine. */
-import { formatError } from '../../workflow/errors.js';
+import { byPosition, formatError } from '../../workflow/errors.js';
 import { loadWorkflow } from '../../workflow/load.js';
 import type { WorkflowPlan } from '../../workflow/plan.js';
 import { parseArgs, UsageError } from '../args.js';
@@ -36,11 +36,9 @@ async function validateCommand(argv: string[]): Promise<number> {
   const p = parseArgs(argv, { '--json': { value: false } });
   if (p.positionals.length !== 1) throw new UsageError('usage: ai-sandbox workflow validate FILE [--json]');
   const result = await loadWorkflow(p.positionals[0]!);
-  for (const w of result.warnings) process.stderr.write(`${formatError(w)}\n`);
-  if (!result.ok) {
-    for (const e of result.errors) process.stderr.write(`${formatError(e)}\n`);
-    return 2;
-  }
+  const problems = [...(result.ok ? [] : result.errors), ...result.warnings].sort(byPosition);
+  for (const e of problems) process.stderr.write(`${formatError(e)}\n`);
+  if (!result.ok) return 2;
   process.stdout.write(p.flags.has('--json') ? `${JSON.stringify(result.plan, null, 2)}\n` : `${planSummary(result.plan)}\n`);
   return 0;
 }
