@@ -10,6 +10,10 @@
  * its init maps). An archive brought to RESTORE was written by the helper from an upper layer, but a
  * sandbox could have changed it before a launcher without the immutable flag: so its copy must be
  * byte-identical to ours, or the restore is refused (CRIU would map it as pid 1's text).
+ * The same directory holds `empty/` (root:root 0555, immutable, no entries): the sandbox binds it
+ * read-only over the /proc directories it masks. It lives on the sandbox's own overlay so CRIU dumps
+ * those masks as bind mounts inside the root (no tmpfs to tar); a RESTORE's copy must be an empty
+ * root-owned directory (or absent: an image made before it existed still has tmpfs masks).
  */
 #include "launcher.h"
 #include "initloop.h"
@@ -23,6 +27,7 @@
 #include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <dirent.h>
 #include <unistd.h>
 
 static int init_fd = -1;
@@ -110,6 +115,16 @@ int initbin_install(const char *sandbox_dir)
 		close(d);
 		return r;
 	}
+	int e = mkdirat(d, "empty", 0555) < 0 ? -1 : openat(d, "empty", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (e < 0 || fchown(e, 0, 0) < 0 || fchmod(e, 0555) < 0) {
+		r = -errno;
+		if (e >= 0)
+			close(e);
+		close(d);
+		return r;
+	}
+	make_immutable(e);
+	close(e);
 	make_immutable(d); /* after the file is in: nothing may be added, removed or renamed */
 	close(d);
 	return 0;
@@ -145,10 +160,31 @@ int initbin_verify(const char *sandbox_dir)
 			off += (off_t)k;
 		}
 	}
+	int e = -1;
+	if (!r && (e = openat(d, "empty", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0) {
+		int dup = fcntl(e, F_DUPFD_CLOEXEC, 0);
+		DIR *dd = dup < 0 ? NULL : fdopendir(dup);
+		int entries = 0;
+		for (struct dirent *de; dd && (de = readdir(dd));)
+			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+				entries++;
+		if (dd)
+			closedir(dd);
+		else if (dup >= 0)
+			close(dup);
+		if (!dd || fstat(e, &st) < 0 || st.st_uid != 0 || (st.st_mode & 022) || entries)
+			r = -EPERM;
+	} else if (!r && errno != ENOENT) {
+		r = -errno;
+	}
 	if (!r) {
+		if (e >= 0)
+			make_immutable(e);
 		make_immutable(f);
 		make_immutable(d);
 	}
+	if (e >= 0)
+		close(e);
 	if (f >= 0)
 		close(f);
 	close(d);

@@ -5,5 +5,7 @@
 /* Path of the init binary inside every sandbox root (the launcher copies it into upper/). */
 #define SANDBOX_INIT_DIR ".ai-sandbox"
 #define SANDBOX_INIT_PATH "/.ai-sandbox/init"
+/* An empty, immutable directory next to it: bound read-only over /proc/acpi, /proc/scsi, /proc/asound. */
+#define SANDBOX_EMPTY_PATH "/.ai-sandbox/empty"
 void init_loop(pid_t cmd, int status_fd) __attribute__((noreturn));
 #endif

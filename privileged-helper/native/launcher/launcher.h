@@ -31,7 +31,7 @@ enum {
 	T_PID = 40, T_RECV_NS = 41, T_EXEC_NS = 42, T_ERRNO = 43, T_STAGE = 44, T_MESSAGE = 45,
 	T_STATUS = 46, T_INIT_STATUS = 47, T_EXIT_NS = 48, T_PIPE_STDIN = 49, T_PIPE_STDOUT = 50,
 	T_PIPE_STDERR = 51, T_PIPE_STATUS = 52, T_IMAGES_DIR = 53, T_UPPER_ARCHIVE = 54, T_CRIU = 55,
-	T_INHERIT = 56, T_EXTERNAL = 57, T_LOG = 58,
+	T_INHERIT = 56, T_EXTERNAL = 57, T_LOG = 58, T_NET_KEY = 59,
 };
 #define FLAG_ALLOW_LISTEN (1ULL << 0)
 #define FLAG_TTY (1ULL << 1)
@@ -70,7 +70,7 @@ struct plan {
 	uint32_t n_arg, n_env, n_lower, n_mount, n_procs, n_inherit, n_external;
 	struct str *arg, *env, *lower, *mount, *procs, *inherit, *external; /* malloc'd arrays of n_* */
 	struct str sandbox_dir, hostname, workdir, cgroup2, netns, path;
-	struct str images_dir, upper_archive, criu, log; /* RESTORE */
+	struct str images_dir, upper_archive, criu, log, net_key; /* RESTORE */
 	uint64_t tmpfs_bytes, uid, gid, flags, rows, cols, target, kind;
 	uint64_t have; /* bit per tag seen (single-valued tags) */
 };
@@ -141,6 +141,9 @@ struct root_spec {
 	uint32_t n_mounts;
 };
 void build_root(const struct root_spec *r, int setup_fd); /* in the init; fails via child_fail */
+void loopback_up(int setup_fd);               /* `lo` up in our netns; fails via child_fail */
+int sandbox_upper_dev(const char *dir);        /* <dir>/upper/dev before the overlay (launcher) */
+int sandbox_upper_dev_verify(const char *dir); /* RESTORE: no foreign device nodes in upper/dev */
 char *overlay_options(const struct plan *pl, const char *dir, const char **why);
 int validate_lowers(const struct plan *pl, const char **why);
 int validate_mounts(const struct plan *pl, const char **why);

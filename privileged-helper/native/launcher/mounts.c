@@ -13,7 +13,9 @@
  * Everything inside the init happens before any sandboxed code runs.
  */
 #include "launcher.h"
+#include "initloop.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -543,7 +545,7 @@ static void mount_proc(int rootfd, int setup_fd)
 	close(fd);
 	int proc = openat2_in(rootfd, "/proc", O_PATH | O_DIRECTORY);
 	CHECK(proc >= 0, ST_MOUNT_PROC);
-	/* Kernel files that leak host state or poke the host: hide behind /dev/null or an empty tmpfs. */
+	/* Kernel files that leak host state or poke the host: hide behind /dev/null or an empty directory. */
 	static const char *const nulls[] = { "kcore", "keys", "timer_list", "sysrq-trigger", "latency_stats",
 					     "sched_debug", "timer_stats" };
 	for (size_t i = 0; i < sizeof nulls / sizeof *nulls; i++) {
@@ -553,15 +555,27 @@ static void mount_proc(int rootfd, int setup_fd)
 		CHECK(f >= 0 && mount("/dev/null", fdpath(0, f), NULL, MS_BIND, NULL) == 0, ST_MASK_PROC);
 		close(f);
 	}
+	/* Directories to hide: a read-only bind of the root's own empty, immutable directory (a bind inside
+	 * the root, so a CRIU dump has no tmpfs to archive for it). */
 	static const char *const empties[] = { "acpi", "scsi", "asound" };
+	int empty = -1;
 	for (size_t i = 0; i < 3; i++) {
 		int f = openat(proc, empties[i], O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC);
 		if (f < 0 && (errno == ENOENT || errno == ENOTDIR))
 			continue;
-		CHECK(f >= 0 && mount("tmpfs", fdpath(0, f), "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-				      "size=4k,mode=0555") == 0, ST_MASK_PROC);
+		CHECK(f >= 0, ST_MASK_PROC);
+		if (empty < 0)
+			empty = openat2_in(rootfd, SANDBOX_EMPTY_PATH, O_PATH | O_DIRECTORY | O_NOFOLLOW);
+		CHECK(empty >= 0 && mount(fdpath(0, empty), fdpath(1, f), NULL, MS_BIND, NULL) == 0, ST_MASK_PROC);
+		close(f);
+		f = openat(proc, empties[i], O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC); /* the new bind */
+		CHECK(f >= 0 && mount(NULL, fdpath(0, f), NULL,
+				      MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == 0,
+		      ST_MASK_PROC);
 		close(f);
 	}
+	if (empty >= 0)
+		close(empty);
 	static const char *const ro[] = { "sys", "irq", "bus", "fs" };
 	for (size_t i = 0; i < 4; i++) {
 		int f = openat(proc, ro[i], O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC);
@@ -578,36 +592,115 @@ static void mount_proc(int rootfd, int setup_fd)
 	close(proc);
 }
 
+/* /dev is the directory upper/dev that the launcher filled before the overlay existed
+ * (sandbox_upper_dev), bound onto itself: a bind mount inside the root (CRIU dumps it without a tar)
+ * that, unlike the nodev root, honours device nodes. Only nodes in upper/dev can be opened: the
+ * directory is opaque (no lower layer shows through), the sandbox cannot mknod one (no CAP_MKNOD),
+ * and rename/link into it from the rest of the root fail with EXDEV (another mount), so a device node
+ * a lower layer carries stays on the nodev root. /dev/shm is a plain directory of it (in the sandbox
+ * tmpfs, bounded by TMPFS_BYTES); /dev/pts a new devpts instance. */
 static void mount_dev(int rootfd, int setup_fd)
 {
-	int fd = open_in_root(rootfd, "/dev", false, O_PATH | O_DIRECTORY);
-	CHECK(fd >= 0, ST_MOUNT_DEV);
-	CHECK(mount("tmpfs", fdpath(0, fd), "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=0755,nr_inodes=64") == 0,
+	int dev = openat2_in(rootfd, "/dev", O_PATH | O_DIRECTORY | O_NOFOLLOW);
+	CHECK(dev >= 0 && mount(fdpath(0, dev), fdpath(0, dev), NULL, MS_BIND, NULL) == 0, ST_MOUNT_DEV);
+	close(dev);
+	dev = openat2_in(rootfd, "/dev", O_PATH | O_DIRECTORY | O_NOFOLLOW); /* the new bind */
+	CHECK(dev >= 0 && mount(NULL, fdpath(0, dev), NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NOEXEC, NULL) == 0,
 	      ST_MOUNT_DEV);
-	close(fd);
-	int dev = openat2_in(rootfd, "/dev", O_PATH | O_DIRECTORY);
-	CHECK(dev >= 0, ST_MOUNT_DEV);
-	static const struct { const char *name; unsigned maj, min; } nodes[] = {
-		{ "null", 1, 3 }, { "zero", 1, 5 }, { "full", 1, 7 }, { "random", 1, 8 }, { "urandom", 1, 9 }, { "tty", 5, 0 },
-	};
-	for (size_t i = 0; i < sizeof nodes / sizeof *nodes; i++)
-		CHECK(mknodat(dev, nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min)) == 0, ST_MOUNT_DEV);
-	static const char *const links[][2] = {
-		{ "/proc/self/fd", "fd" }, { "/proc/self/fd/0", "stdin" }, { "/proc/self/fd/1", "stdout" },
-		{ "/proc/self/fd/2", "stderr" }, { "pts/ptmx", "ptmx" },
-	};
-	for (size_t i = 0; i < sizeof links / sizeof *links; i++)
-		CHECK(symlinkat(links[i][0], dev, links[i][1]) == 0, ST_MOUNT_DEV);
-	CHECK(mkdirat(dev, "pts", 0755) == 0 && mkdirat(dev, "shm", 01777) == 0, ST_MOUNT_DEV);
 	int pts = openat(dev, "pts", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	CHECK(pts >= 0 && mount("devpts", fdpath(0, pts), "devpts", MS_NOSUID | MS_NOEXEC,
 				"newinstance,ptmxmode=0666,mode=0620") == 0, ST_MOUNT_DEVPTS);
 	close(pts);
-	int shm = openat(dev, "shm", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	CHECK(shm >= 0 && mount("shm", fdpath(0, shm), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777") == 0,
-	      ST_MOUNT_DEV);
-	close(shm);
 	close(dev);
+}
+
+static const struct { const char *name; unsigned maj, min; } dev_nodes[] = {
+	{ "null", 1, 3 }, { "zero", 1, 5 }, { "full", 1, 7 }, { "random", 1, 8 }, { "urandom", 1, 9 }, { "tty", 5, 0 },
+};
+
+/* Launcher, host namespace, before the overlay is mounted: <dir>/upper/dev with the device nodes,
+ * links and directories the sandbox gets (see mount_dev). The sandbox tmpfs is nodev on the host, so
+ * these nodes open nothing there. */
+int sandbox_upper_dev(const char *dir)
+{
+	char p[PATH_MAX];
+	if ((size_t)snprintf(p, sizeof p, "%s/upper", dir) >= sizeof p)
+		return -ENAMETOOLONG;
+	int up = open(p, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (up < 0)
+		return -errno;
+	int r = mkdirat(up, "dev", 0755) < 0 ? -errno : 0;
+	int dev = r ? -1 : openat(up, "dev", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	close(up);
+	if (r)
+		return r;
+	if (dev < 0)
+		return -errno;
+	static const char *const links[][2] = {
+		{ "/proc/self/fd", "fd" }, { "/proc/self/fd/0", "stdin" }, { "/proc/self/fd/1", "stdout" },
+		{ "/proc/self/fd/2", "stderr" }, { "pts/ptmx", "ptmx" },
+	};
+	for (size_t i = 0; !r && i < sizeof dev_nodes / sizeof *dev_nodes; i++)
+		if (mknodat(dev, dev_nodes[i].name, S_IFCHR | 0666, makedev(dev_nodes[i].maj, dev_nodes[i].min)) < 0 ||
+		    fchmodat(dev, dev_nodes[i].name, 0666, 0) < 0) /* past the umask */
+			r = -errno;
+	for (size_t i = 0; !r && i < sizeof links / sizeof *links; i++)
+		if (symlinkat(links[i][0], dev, links[i][1]) < 0)
+			r = -errno;
+	if (!r && (mkdirat(dev, "pts", 0755) < 0 || mkdirat(dev, "shm", 01777) < 0 || fchmodat(dev, "shm", 01777, 0) < 0))
+		r = -errno;
+	if (!r && fsetxattr(dev, "trusted.overlay.opaque", "y", 1, 0) < 0)
+		r = -errno;
+	close(dev);
+	return r;
+}
+
+/* RESTORE: the archive's upper/dev (if any) may hold no device node but ours and whiteouts (0:0),
+ * at any depth. The sandbox cannot create one there, but the archive is a file on the host. */
+static int dev_tree_ok(int dfd, int depth)
+{
+	if (depth > 8)
+		return -EPERM;
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return -errno;
+	}
+	int r = 0;
+	struct dirent *e;
+	while (!r && (e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		struct stat st;
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			r = -errno;
+		} else if (S_ISBLK(st.st_mode)) {
+			r = -EPERM;
+		} else if (S_ISCHR(st.st_mode)) {
+			bool ok = st.st_rdev == makedev(0, 0);
+			for (size_t i = 0; !ok && depth == 0 && i < sizeof dev_nodes / sizeof *dev_nodes; i++)
+				ok = !strcmp(e->d_name, dev_nodes[i].name) &&
+				     st.st_rdev == makedev(dev_nodes[i].maj, dev_nodes[i].min);
+			if (!ok)
+				r = -EPERM;
+		} else if (S_ISDIR(st.st_mode)) {
+			int sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			r = sub < 0 ? -errno : dev_tree_ok(sub, depth + 1);
+		}
+	}
+	closedir(d);
+	return r;
+}
+
+int sandbox_upper_dev_verify(const char *dir)
+{
+	char p[PATH_MAX];
+	if ((size_t)snprintf(p, sizeof p, "%s/upper/dev", dir) >= sizeof p)
+		return -ENAMETOOLONG;
+	int fd = open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	return dev_tree_ok(fd, 0);
 }
 
 static void mount_binds(int rootfd, const struct root_spec *r, int setup_fd)
@@ -642,7 +735,7 @@ static void mount_binds(int rootfd, const struct root_spec *r, int setup_fd)
 	}
 }
 
-static void loopback_up(int setup_fd)
+void loopback_up(int setup_fd)
 {
 	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	CHECK(s >= 0, ST_LOOPBACK);

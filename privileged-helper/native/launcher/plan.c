@@ -29,7 +29,7 @@ static uint64_t allowed_tags(int type)
 	case REQ_RESTORE:
 		return B(T_SANDBOX_DIR) | B(T_TMPFS_BYTES) | B(T_CGROUP2) | B(T_CGROUP_PROCS) | B(T_LOWER) |
 		       B(T_IMAGES_DIR) | B(T_UPPER_ARCHIVE) | B(T_CRIU) | B(T_INHERIT) | B(T_EXTERNAL) | B(T_HOSTNAME) |
-		       B(T_LOG);
+		       B(T_LOG) | B(T_NET_KEY);
 	case REQ_CLEANUP:
 		return B(T_SANDBOX_DIR);
 	case REQ_UMOUNT:
@@ -115,6 +115,7 @@ int plan_decode(int type, const uint8_t *body, uint32_t len, struct plan *pl, co
 		case T_UPPER_ARCHIVE: pl->upper_archive = s; break;
 		case T_CRIU: pl->criu = s; break;
 		case T_LOG: pl->log = s; break;
+		case T_NET_KEY: pl->net_key = s; break;
 		case T_SANDBOX_DIR: pl->sandbox_dir = s; break;
 		case T_HOSTNAME: pl->hostname = s; break;
 		case T_WORKDIR: pl->workdir = s; break;

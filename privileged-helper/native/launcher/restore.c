@@ -22,7 +22,10 @@
  * forms we generate, so nothing else reaches criu's option parser). The archive and the images were
  * produced from a sandbox and may carry whatever the sandbox wrote: tar (GNU, as root) refuses
  * absolute and `..` members and defers symlinks; the init binary inside is compared byte for byte with
- * ours. The restored processes come back with their dumped seccomp filters, namespaces, capabilities
+ * ours, its /.ai-sandbox/empty must be empty, and its upper/dev may hold no device node but the six
+ * the launcher makes (the root overlay is nodev, /dev is not: see mount_dev). NET_KEY is checked for
+ * shape like EXTERNAL keys; the namespace behind it is always one we made (pool or unshare), never a
+ * path from the request, and we enter it only to raise lo. The restored processes come back with their dumped seccomp filters, namespaces, capabilities
  * and no_new_privs; CRIU 4.2.1 does not restore Landlock domains, so a restored sandbox runs without
  * its Landlock layer. The restorer holds no host fds but stderr and the new pipes; criu gets /dev/null
  * as stdin/stdout. On any failure the event goes out only once nothing is left: restored tasks killed
@@ -54,11 +57,14 @@
 #endif
 
 #define INHERIT_FD0 100 /* criu sees stdin, stdout, stderr, status pipe on 100..103 */
+#define NETNS_FD 104    /* and with NET_KEY the fresh network namespace on 104 */
 #define PIDFILE "restore.pid"
 static const char *const roles[4] = { "stdin", "stdout", "stderr", "status" };
 
 struct restorer_args {
 	int setup_w, pipe[4]; /* the new pipes' sandbox ends: stdin read, stdout/stderr/status write */
+	int netns_fd;         /* NET_KEY: a pooled netns, or -1 (NET_KEY: make one; none: criu restores the image's) */
+	bool net_key;
 	int procs_fd[MAX_CGROUP_PROCS];
 	uint32_t n_procs;
 	const char *dir, *archive, *overlay_opts, *criu;
@@ -90,6 +96,17 @@ static bool external_ok(struct str e)
 		return false;
 	for (size_t j = i + 2; j < e.len; j++)
 		if (e.p[j] == ']' || e.p[j] == '\n' || e.p[j] == '\0')
+			return false;
+	return true;
+}
+
+/* NET_KEY: [a-zA-Z0-9-]+, at most 64 */
+static bool key_ok(struct str k)
+{
+	if (!k.len || k.len > 64)
+		return false;
+	for (uint32_t i = 0; i < k.len; i++)
+		if (!isalnum((unsigned char)k.p[i]) && k.p[i] != '-')
 			return false;
 	return true;
 }
@@ -139,6 +156,10 @@ static int restore_plan_check(const struct plan *pl, const char *inherit[4], con
 			*why = "INHERIT must name all of stdin, stdout, stderr, status";
 			return -EINVAL;
 		}
+	if (HAVE(pl, T_NET_KEY) && !key_ok(pl->net_key)) {
+		*why = "NET_KEY must be [a-zA-Z0-9-]+, at most 64 bytes";
+		return -EINVAL;
+	}
 	for (uint32_t k = 0; k < pl->n_external; k++)
 		if (!external_ok(pl->external[k])) {
 			*why = "EXTERNAL must be mnt[KEY]:/absolute/path with KEY of [a-zA-Z0-9-]";
@@ -183,8 +204,9 @@ static void restorer_main(struct restorer_args *a)
 		_exit(1);
 	/* stderr (the launcher's log) stays for tar's and criu's complaints; stdin/stdout are the protocol
 	 * pipes and must not reach them */
-	int keep[8 + MAX_CGROUP_PROCS] = { 2, sfd, a->pipe[0], a->pipe[1], a->pipe[2], a->pipe[3], initbin_fd() };
-	int n = 7;
+	int keep[8 + MAX_CGROUP_PROCS] = { 2, sfd, a->pipe[0], a->pipe[1], a->pipe[2], a->pipe[3], initbin_fd(),
+					   a->netns_fd };
+	int n = a->netns_fd >= 0 ? 8 : 7;
 	for (uint32_t i = 0; i < a->n_procs; i++)
 		keep[n++] = a->procs_fd[i];
 	close_fds_except(keep, n);
@@ -223,6 +245,27 @@ static void restorer_main(struct restorer_args *a)
 	int r = initbin_verify(a->dir);
 	if (r < 0)
 		child_fail(sfd, ST_INIT_BINARY, -r);
+	if ((r = sandbox_upper_dev_verify(a->dir)) < 0)
+		child_fail(sfd, ST_ARCHIVE, -r);
+
+	/* NET_KEY: the sandbox's network namespace is a fresh one (pooled, else made here) with `lo` up
+	 * before criu binds the restored sockets in it (127.0.0.1 is not local while lo is down). We
+	 * enter it only to raise lo and come back: criu itself runs in ours, as without NET_KEY. */
+	if (a->net_key) {
+		int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+		if (self < 0)
+			child_fail(sfd, ST_SETNS_NETNS, errno);
+		if (a->netns_fd < 0) {
+			if (unshare(CLONE_NEWNET) < 0 || (a->netns_fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC)) < 0)
+				child_fail(sfd, ST_SETNS_NETNS, errno);
+		} else if (setns(a->netns_fd, CLONE_NEWNET) < 0) {
+			child_fail(sfd, ST_SETNS_NETNS, errno);
+		}
+		loopback_up(sfd);
+		if (setns(self, CLONE_NEWNET) < 0)
+			child_fail(sfd, ST_SETNS_NETNS, errno);
+		close(self);
+	}
 
 	/* criu's own mount namespace: the fresh overlay exists only there and in the restored sandbox */
 	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
@@ -232,10 +275,18 @@ static void restorer_main(struct restorer_args *a)
 	if (mount("overlay", root, "overlay", MS_NOSUID | MS_NODEV, a->overlay_opts) < 0)
 		child_fail(sfd, ST_MOUNT_OVERLAY, errno);
 
-	/* the pipes onto 100..103; moved above that range first, so no dup2 clobbers a source */
+	/* the pipes onto 100..103 (and the netns onto 104); moved above that range first, so no dup2
+	 * clobbers a source */
+	if (a->netns_fd >= 0) {
+		int t = fcntl(a->netns_fd, F_DUPFD_CLOEXEC, NETNS_FD + 1);
+		if (t < 0)
+			child_fail(sfd, ST_SETNS_NETNS, errno);
+		close(a->netns_fd);
+		a->netns_fd = t;
+	}
 	int tmp[4];
 	for (int i = 0; i < 4; i++)
-		if ((tmp[i] = fcntl(a->pipe[i], F_DUPFD_CLOEXEC, INHERIT_FD0 + 4)) < 0)
+		if ((tmp[i] = fcntl(a->pipe[i], F_DUPFD_CLOEXEC, NETNS_FD + 1)) < 0)
 			child_fail(sfd, ST_PIPES, errno);
 	for (int i = 0; i < 4; i++) {
 		close(a->pipe[i]);
@@ -243,7 +294,12 @@ static void restorer_main(struct restorer_args *a)
 			child_fail(sfd, ST_PIPES, errno);
 		close(tmp[i]);
 	}
-	if (sfd < 3 || (sfd >= INHERIT_FD0 && sfd < INHERIT_FD0 + 4)) /* cannot be: 0-2 and 100-103 are taken */
+	if (a->netns_fd >= 0) {
+		if (dup2(a->netns_fd, NETNS_FD) < 0) /* moved above 104 with the pipes; dup2: not CLOEXEC */
+			child_fail(sfd, ST_SETNS_NETNS, errno);
+		close(a->netns_fd);
+	}
+	if (sfd < 3 || (sfd >= INHERIT_FD0 && sfd <= NETNS_FD)) /* cannot be: 0-2 and 100-104 are taken */
 		_exit(127);
 	char *ev[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", NULL };
 	execve(a->criu, a->criu_argv, ev); /* success closes the CLOEXEC setup pipe: criu's exit status rules */
@@ -253,9 +309,9 @@ static void restorer_main(struct restorer_args *a)
 /* criu restore -d -S ... : the pointer array and the strings it needs in one allocation (one free()).
  * Every other string is owned by the caller and outlives the restorer's exec. */
 static char **criu_argv(const char *dir, const char *images, const char *log, const char *inherit[4],
-			char **externals, uint32_t n_external)
+			char **externals, uint32_t n_external, const char *net_key)
 {
-	size_t nptr = 32 + 2 * (size_t)n_external, nstr = 2 * (strlen(dir) + 16) + 4 * 48;
+	size_t nptr = 32 + 2 * (size_t)n_external, nstr = 2 * (strlen(dir) + 16) + 5 * 48 + 64;
 	char **v = malloc(nptr * sizeof *v + nstr);
 	if (!v)
 		return NULL;
@@ -267,13 +323,17 @@ static char **criu_argv(const char *dir, const char *images, const char *log, co
 	ARG("--root"), FMT("%s/root", dir);
 	ARG("--images-dir"), ARG(images), ARG("-o"), ARG(log), ARG("-v4");
 	ARG("--pidfile"), FMT("%s/" PIDFILE, dir);
-	ARG("--tcp-established"), ARG("--file-locks"), ARG("--network-lock"), ARG("nftables");
+	/* No --network-lock: criu restore ignores it and uses the method recorded by the dump (see
+	 * docs/launcher-protocol.md, "Restore"). */
+	ARG("--tcp-established"), ARG("--file-locks");
 	ARG("--manage-cgroups=ignore");
 	for (int i = 0; i < 4; i++) /* the names are checked: pipe:[digits], at most 30 bytes */
 		ARG("--inherit-fd"), FMT("fd[%d]:%.*s", INHERIT_FD0 + i, (int)(strchr(inherit[i], ']') - inherit[i] + 1),
 					 inherit[i]);
 	for (uint32_t i = 0; i < n_external; i++)
 		ARG("--external"), ARG(externals[i]);
+	if (net_key) /* checked: [a-zA-Z0-9-]{1,64} */
+		ARG("--inherit-fd"), FMT("fd[%d]:%s", NETNS_FD, net_key);
 #undef ARG
 #undef FMT
 	v[k] = NULL;
@@ -287,10 +347,11 @@ void handle_restore(uint32_t id, struct plan *pl, uint64_t recv_ns)
 	int err = EINVAL, r, cg_fd = -1, setup[2] = { -1, -1 }, status[2] = { -1, -1 }, par[3] = { -1, -1, -1 },
 	    chi[3] = { -1, -1, -1 };
 	char *dir = NULL, *opts = NULL, *cg2 = NULL, *images = NULL, *archive = NULL, *criu = NULL, *log = NULL,
-	     *hostname = NULL, **procs = NULL, **externals = NULL, **argv = NULL;
+	     *hostname = NULL, *net_key = NULL, **procs = NULL, **externals = NULL, **argv = NULL;
 	bool mounted = false;
 	struct restorer_args a;
 	memset(&a, 0, sizeof a);
+	a.netns_fd = -1;
 
 	if (sb_find(id)) {
 		err = EEXIST;
@@ -309,7 +370,9 @@ void handle_restore(uint32_t id, struct plan *pl, uint64_t recv_ns)
 	cg2 = str_dup0(pl->cgroup2);
 	procs = strv_from(pl->procs, pl->n_procs);
 	externals = strv_from(pl->external, pl->n_external);
-	if (!images || !archive || !criu || !log || !hostname || !cg2 || !procs || !externals) {
+	net_key = HAVE(pl, T_NET_KEY) ? str_dup0(pl->net_key) : NULL;
+	if (!images || !archive || !criu || !log || !hostname || !cg2 || !procs || !externals ||
+	    (HAVE(pl, T_NET_KEY) && !net_key)) {
 		err = ENOMEM;
 		goto fail_early;
 	}
@@ -324,7 +387,7 @@ void handle_restore(uint32_t id, struct plan *pl, uint64_t recv_ns)
 	}
 	stage = ST_PLAN;
 	if (!(opts = overlay_options(pl, dir, &why)) ||
-	    !(argv = criu_argv(dir, images, log, inherit, externals, pl->n_external))) {
+	    !(argv = criu_argv(dir, images, log, inherit, externals, pl->n_external, net_key))) {
 		err = opts ? ENOMEM : EINVAL;
 		goto fail;
 	}
@@ -365,6 +428,9 @@ void handle_restore(uint32_t id, struct plan *pl, uint64_t recv_ns)
 	a.overlay_opts = opts;
 	a.criu = criu;
 	a.criu_argv = argv;
+	a.net_key = net_key != NULL;
+	if (a.net_key)
+		a.netns_fd = netns_pool_take(); /* -1: the restorer makes one */
 	int pidfd = -1;
 	pid_t pid = sys_clone3(CLONE_INTO_CGROUP | CLONE_PIDFD, &pidfd, cg_fd);
 	if (pid == 0)
@@ -378,6 +444,9 @@ void handle_restore(uint32_t id, struct plan *pl, uint64_t recv_ns)
 	close(setup[1]);
 	close(status[1]);
 	setup[1] = status[1] = -1;
+	if (a.netns_fd >= 0)
+		close(a.netns_fd); /* the restorer's now; never reused */
+	a.netns_fd = -1;
 	close_stdio(chi);
 	struct sandbox *sb = sb_new(id, K_SANDBOX, S_RESTORING);
 	if (!sb) {
@@ -413,10 +482,13 @@ void handle_restore(uint32_t id, struct plan *pl, uint64_t recv_ns)
 	free(archive);
 	free(criu);
 	free(externals);
+	free(net_key);
 	free(argv);
 	return;
 
 fail:
+	if (a.netns_fd >= 0)
+		close(a.netns_fd);
 	for (int i = 0; i < 2; i++) {
 		if (setup[i] >= 0)
 			close(setup[i]);
@@ -445,6 +517,7 @@ fail_early:
 	free(hostname);
 	free(procs);
 	free(externals);
+	free(net_key);
 	free(argv);
 }
 

@@ -457,6 +457,12 @@ static void start_init(uint32_t id, struct plan *pl, uint64_t recv_ns, bool prep
 		why = "copy the init binary into upper/" SANDBOX_INIT_DIR;
 		goto fail;
 	}
+	stage = ST_MOUNT_DEV;
+	if ((r = sandbox_upper_dev(dir)) < 0) {
+		err = -r;
+		why = "create upper/dev";
+		goto fail;
+	}
 	stage = ST_PIPES;
 	if (pipe2(setup, O_CLOEXEC) < 0 || pipe2(status, O_CLOEXEC) < 0) {
 		err = errno;

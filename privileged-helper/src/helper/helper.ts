@@ -14,6 +14,7 @@ import type { Services } from '../rpc/context.js';
 import { SandboxManager } from '../sandbox/manager.js';
 import { SnapshotService } from '../snapshot/service.js';
 import { SnapshotStore } from '../snapshot/store.js';
+import { WorkflowEngine } from '../workflow/engine.js';
 import { buildHostSkeleton } from '../sandbox/rootfs.js';
 import { listen } from '../server/server.js';
 import { identityOf, mountsUnder } from '../util/proc.js';
@@ -67,7 +68,8 @@ export class Helper {
         logs: path.join(config.stateRoot, 'logs', config.instance),
       }, { warmSlots: config.warmSlots });
       const snapshots = new SnapshotService(manager, new SnapshotStore(path.join(config.stateRoot, 'snapshots')), launcher, path.join(config.stateRoot, 'logs', config.instance));
-      const services: Services = { manager, snapshots };
+      const workflows = new WorkflowEngine(manager, path.join(config.stateRoot, 'runs', config.instance));
+      const services: Services = { manager, snapshots, workflows };
       const helper = new Helper(config, services, launcher, reconciled);
       launcher.onFatal = (err) => {
         process.stderr.write(`ai-sandbox helper: ${err.message}\n`);
@@ -88,6 +90,7 @@ export class Helper {
   async stop(): Promise<void> {
     this.server?.close();
     if (this.config.socketPath) fs.rmSync(this.config.socketPath, { force: true });
+    await this.services.workflows.shutdown();
     await this.services.manager.shutdown();
     await this.launcher.stop();
     // The launcher unmounted the sandboxes; its own base/sb tmpfs go through the same path a dead

@@ -4,6 +4,7 @@
  * what it receives (`.strict()`). Only additive changes inside a protocol major version.
  */
 import { z } from 'zod';
+import type { RunEvent, RunState } from '../workflow/run-state.js';
 
 export const PROTOCOL_VERSION = 1;
 export const PROTOCOL_MIN = 1;
@@ -13,6 +14,8 @@ export const NAME_RE = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
 export const nameSchema = z
   .string()
   .regex(NAME_RE, 'a name is 1-63 characters: lowercase letters, digits, and _ . - (starting with a letter or digit)');
+
+export const runIdSchema = z.string().regex(/^r-[0-9a-f]{8}$/, 'a run id looks like r-0123abcd (see `ai-sandbox workflow list`)');
 
 export const SNAPSHOT_ID_RE = /^s-[0-9a-f]{10}$/;
 export const snapshotIdSchema = z.string().regex(SNAPSHOT_ID_RE, 'a snapshot id looks like s-0123456789 (see `ai-sandbox snapshots`)');
@@ -173,6 +176,18 @@ export const operations = {
     .strict(),
   'snapshot.remove': z.object({ snapshot: snapshotIdSchema }).strict(),
   'snapshot.diff': z.object({ from: snapshotIdSchema, to: snapshotIdSchema }).strict(),
+  'workflow.start': z
+    .object({
+      /** the workflow file's text: the helper parses and validates it itself */
+      text: z.string().max(1024 * 1024),
+      /** its absolute path: named in errors, and relative mount sources resolve against its directory */
+      file: absPath,
+    })
+    .strict(),
+  'workflow.get': z.object({ run: runIdSchema }).strict(),
+  'workflow.list': z.object({}).strict(),
+  'workflow.cancel': z.object({ run: runIdSchema }).strict(),
+  'workflow.watch': z.object({ run: runIdSchema }).strict(),
 } as const;
 
 export type OperationName = keyof typeof operations;
@@ -200,6 +215,11 @@ export interface Results {
   'snapshot.fork': { names: string[] };
   'snapshot.remove': Record<string, never>;
   'snapshot.diff': SnapshotDiffResult;
+  'workflow.start': RunState;
+  'workflow.get': RunState;
+  'workflow.list': { runs: RunState[] };
+  'workflow.cancel': Record<string, never>;
+  'workflow.watch': { stream: string };
 }
 
 /** What lists and the CLI show of a snapshot. */
@@ -252,6 +272,7 @@ export interface StreamFrame {
 export type StreamEvent =
   | { type: 'exit'; report: ExitReport }
   | { type: 'dropped'; frames: number; bytes: number }
+  | { type: 'workflow'; event: RunEvent }
   | { type: 'end' };
 
 export type ResponseFrame =

@@ -22,6 +22,11 @@ import { snapshotFork } from './snapshot-fork.js';
 import { snapshotList } from './snapshot-list.js';
 import { snapshotRemove } from './snapshot-remove.js';
 import { snapshotRestore } from './snapshot-restore.js';
+import { workflowCancel } from './workflow-cancel.js';
+import { workflowGet } from './workflow-get.js';
+import { workflowList } from './workflow-list.js';
+import { workflowStart } from './workflow-start.js';
+import { workflowWatch } from './workflow-watch.js';
 
 export function parseParams<O extends OperationName>(op: O, raw: unknown) {
   return operations[op].safeParse(raw ?? {});
@@ -68,6 +73,16 @@ export async function dispatch(ctx: RpcContext, op: OperationName, params: unkno
       return snapshotRemove(ctx, params as Params<'snapshot.remove'>);
     case 'snapshot.diff':
       return snapshotDiff(ctx, params as Params<'snapshot.diff'>);
+    case 'workflow.start':
+      return workflowStart(ctx, params as Params<'workflow.start'>);
+    case 'workflow.get':
+      return workflowGet(ctx, params as Params<'workflow.get'>);
+    case 'workflow.list':
+      return workflowList(ctx, params as Params<'workflow.list'>);
+    case 'workflow.cancel':
+      return workflowCancel(ctx, params as Params<'workflow.cancel'>);
+    case 'workflow.watch':
+      return workflowWatch(ctx, params as Params<'workflow.watch'>);
     default: {
       const never: never = op;
       throw new Error(`unhandled operation ${String(never)}`);

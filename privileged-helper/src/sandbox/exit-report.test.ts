@@ -20,6 +20,9 @@ describe('exit report', () => {
     expect(exitReport({ ...base, status: 15 })).toMatchObject({ exitCode: 143, signal: 'SIGTERM', reason: 'signaled' });
     expect(exitReport({ ...base, status: 9, stats: { ...base.stats!, oomKills: 1 } })).toMatchObject({ exitCode: 137, reason: 'oom-killed' });
     expect(exitReport({ ...base, status: 9 })).toMatchObject({ reason: 'signaled' });
+    // sh -c 'python3 …' whose python was OOM-killed: sh exits 137 itself
+    expect(exitReport({ ...base, status: 137 << 8, stats: { ...base.stats!, oomKills: 1 } })).toMatchObject({ exitCode: 137, reason: 'oom-killed' });
+    expect(exitReport({ ...base, status: 0, stats: { ...base.stats!, oomKills: 1 } })).toMatchObject({ reason: 'exited' });
     expect(exitReport({ ...base, status: 9, timedOut: true, stats: { ...base.stats!, oomKills: 1 } })).toMatchObject({ reason: 'timed-out' });
   });
 

@@ -32,7 +32,8 @@ export function exitReport(f: ExitFacts): ExitReport {
   const signal = st.signal ?? (st.exitCode === null ? init.signal : null);
   let reason: ExitReason = signal !== null ? 'signaled' : 'exited';
   if (f.timedOut) reason = 'timed-out';
-  else if (f.stats && f.stats.oomKills > 0 && signal === osConstants.signals.SIGKILL) reason = 'oom-killed';
+  // A kill of any process in the sandbox counts: a shell whose child was OOM-killed exits 137 itself.
+  else if (f.stats && f.stats.oomKills > 0 && (signal === osConstants.signals.SIGKILL || st.exitCode !== 0)) reason = 'oom-killed';
   return {
     exitCode: signal !== null ? 128 + signal : (st.exitCode ?? 0),
     signal: signal !== null ? signalName(signal) : null,

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
-import type { CgroupDriver, CgroupStats, SandboxCgroup } from '../cgroup/types.js';
+import type { CgroupDriver, CgroupLimits, CgroupStats, SandboxCgroup } from '../cgroup/types.js';
 import { AppError } from '../errors/app-error.js';
 import { decodeWaitStatus, type Launcher, type SessionHandlers, type Spawned } from '../launcher/launcher.js';
 import { exitReport, nsToMs, signalName } from './exit-report.js';
@@ -25,6 +25,11 @@ export interface LaunchOptions {
   restoredFrom?: string | undefined;
   /** when the request arrived (default: now) */
   requestNs?: bigint | undefined;
+  /**
+   * Binds the helper itself adds (a workflow step's output and input directories under the helper's
+   * state): trusted, so not subject to the client mount policy that keeps helper state out of reach.
+   */
+  internalMounts?: Array<{ source: string; target: string; readOnly: boolean }> | undefined;
 }
 
 export interface ManagerOptions {
@@ -83,6 +88,7 @@ export class SandboxManager {
   async create(spec: SandboxSpec, opts: LaunchOptions): Promise<{ sandbox: Sandbox; spawned: Spawned }> {
     checkRootfs(spec.rootfs);
     checkMounts(spec.mounts);
+    const mounts = [...spec.mounts, ...(opts.internalMounts ?? [])];
     // Sandboxes in a resource pool need their cgroup inside it, so they start cold.
     const slot = spec.pool === undefined ? this.warm.take() : undefined;
     return this.launch(spec, opts, slot, (sb, cgroup) => {
@@ -99,7 +105,7 @@ export class SandboxManager {
           workdir: id.workdir,
           uid: id.uid,
           gid: id.gid,
-          mounts: spec.mounts,
+          mounts,
           cgroup2Path: cgroup.cgroup2Path,
           v1ProcsFiles: cgroup.v1ProcsFiles,
           allowListen: spec.allowListen,
@@ -239,6 +245,15 @@ export class SandboxManager {
     } catch {
       return null;
     }
+  }
+
+  /** A shared cgroup whose limits bound the sum of the sandboxes created with `spec.pool` = name. */
+  ensurePool(name: string, limits: CgroupLimits): void {
+    this.cgroups.ensurePool(name, limits);
+  }
+
+  removePool(name: string): Promise<void> {
+    return this.cgroups.removePool(name);
   }
 
   has(name: string): boolean {

@@ -8,7 +8,7 @@ checks only try calls that would be harmless if they succeeded (mount onto a dir
 
 usage: drive.py --launcher PATH [--bench N] [--keep-going]
 """
-import argparse, ctypes, errno, os, queue, shutil, signal, struct, subprocess, sys, threading, time, traceback
+import argparse, ctypes, errno, os, queue, shutil, signal, stat, struct, subprocess, sys, threading, time, traceback
 
 # ---- protocol -----------------------------------------------------------------------------------
 SPAWN, STDIN, KILL, RESIZE, EXEC, CLEANUP, UMOUNT, MARK, PREPARE, RESTORE = 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
@@ -17,7 +17,8 @@ T = dict(ARG=1, ENV=2, LOWER=3, SANDBOX_DIR=4, TMPFS_BYTES=5, HOSTNAME=6, WORKDI
          MOUNT=10, CGROUP2=11, CGROUP_PROCS=12, FLAGS=13, ROWS=14, COLS=15, NETNS=16, TARGET=20,
          PATH=30, KIND=31, PID=40, RECV_NS=41, EXEC_NS=42, ERRNO=43, STAGE=44, MESSAGE=45,
          STATUS=46, INIT_STATUS=47, EXIT_NS=48, PIPE_STDIN=49, PIPE_STDOUT=50, PIPE_STDERR=51,
-         PIPE_STATUS=52, IMAGES_DIR=53, UPPER_ARCHIVE=54, CRIU=55, INHERIT=56, EXTERNAL=57, LOG=58)
+         PIPE_STATUS=52, IMAGES_DIR=53, UPPER_ARCHIVE=54, CRIU=55, INHERIT=56, EXTERNAL=57, LOG=58,
+         NET_KEY=59)
 TN = {v: k for k, v in T.items()}
 ALLOW_LISTEN, TTY, NO_LANDLOCK = 1, 2, 4
 INT_TAGS = {5, 8, 9, 13, 14, 15, 20, 31, 40, 41, 42, 43, 46, 47, 48}
@@ -451,6 +452,25 @@ def host_secrets_hidden_and_proc_masked(c):
     assert out[3] == '0' and out[4] == 'procsys-ro' and out[5] == 'sys-ro', r
     for d in ('null', 'zero', 'urandom', 'tty', 'pts', 'ptmx', 'shm', 'fd', 'stdout'):
         assert d in out[6].split(), (d, r)
+
+
+@test
+def dev_nodes_only_under_dev_and_no_tmpfs_in_the_sandbox(c):
+    # a device node in a lower layer (the skeleton) must stay unusable: the root overlay is nodev
+    node = c.host + '/blk-from-layer'
+    if not os.path.exists(node):
+        os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    r = c.run(['/bin/sh', '-c', 'cat /blk-from-layer 2>/dev/null && echo opened-layer-node; '
+               'echo x > /dev/null && head -c 4 /dev/zero | wc -c; head -c 4 /dev/urandom | wc -c; '
+               'mv /blk-from-layer /dev/x 2>/dev/null && echo moved; ln /blk-from-layer /dev/y 2>/dev/null && echo linked; '
+               'mknod /dev/z c 1 3 2>/dev/null && echo mknod-ok; '
+               'touch /.ai-sandbox/empty/x 2>/dev/null && echo empty-written; ls -A /proc/acpi 2>/dev/null | wc -l; '
+               'grep -c " - tmpfs " /proc/self/mountinfo'], uid=1000, gid=1000)
+    assert r.out.decode().split() == ['4', '4', '0', '0'], r
+    r = c.run(['/bin/sh', '-c', 'mv /blk-from-layer /dev/x 2>/dev/null && echo moved; mknod /dev/z c 1 3 2>/dev/null '
+               '&& echo mknod-ok; rmdir /.ai-sandbox/empty 2>/dev/null && echo empty-removed; echo done'])
+    assert r.out.decode().split() == ['done'], r
+    os.unlink(node)
 
 
 @test
@@ -1115,14 +1135,22 @@ def external_key(mp):
     return 'devnull' + re.sub(r'[^a-zA-Z0-9]+', '-', mp)
 
 
-def criu_dump(init, images, leave_stopped=False):
-    """The helper's command line (privileged-helper/src/snapshot/criu.ts dump())."""
+NET_KEY_NAME = 'sandbox-net'
+
+
+def criu_dump(init, images, leave_stopped=False, external_net=False):
+    """The helper's command line (privileged-helper/src/snapshot/criu.ts dump()). external_net: the
+    netns is left out of the image (--external net[INODE]:KEY), a RESTORE with NET_KEY gives a fresh one."""
     os.makedirs(images)
     log = images + '/dump.log'
     args = [CRIU, 'dump', '-t', str(init), '--images-dir', images, '-o', log, '-v4', '--tcp-established',
             '--file-locks', '--network-lock', 'nftables', '--manage-cgroups=ignore']
     for m in devnull_masks(init):
         args += ['--external', 'mnt[%s]:%s' % (m, external_key(m))]
+    if external_net:  # a private lo-only netns: nothing to lock out (restore uses the dump's method)
+        ino = os.readlink('/proc/%d/ns/net' % init)[len('net:['):-1]
+        args += ['--external', 'net[%s]:%s' % (ino, NET_KEY_NAME)]
+        args[args.index('nftables')] = 'skip'
     if leave_stopped:
         args.append('--leave-stopped')
     t0 = time.monotonic()
@@ -1139,18 +1167,19 @@ def archive_upper(name, dest):
                     STATE + '/sb/' + name + '/upper', '-cf', dest, '.'], check=True)
 
 
-def checkpoint(c, i, name, snap, leave_stopped=False):
+def checkpoint(c, i, name, snap, leave_stopped=False, external_net=False):
     """Dump sandbox i (killing it), archive its upper layer; returns the metadata RESTORE needs."""
     sp = spawned_of(c, i)
     init = sp['PID']
     masks = devnull_masks(init)
     images = snap + '/img'
-    ms = criu_dump(init, images)
+    ms = criu_dump(init, images, external_net=external_net)
     r = Result(c.L.wait_for(i, {EXIT}, 10))
     c.L.pop(i)
     archive_upper(name, snap + '/upper.tar')
     c.cleanup(name)
     return {'images': images, 'tar': snap + '/upper.tar', 'ms': ms, 'out': r.out, 'masks': masks,
+            'net_key': NET_KEY_NAME if external_net else None,
             'pipes': {k: sp['PIPE_' + k.upper()].decode() for k in ('stdin', 'stdout', 'stderr', 'status')}}
 
 
@@ -1164,6 +1193,8 @@ def restore_body(name, meta, hostname, cgroup2, procs, extra=b''):
     for m in meta['masks']:
         b += tlv(T['EXTERNAL'], 'mnt[%s]:/dev/null' % external_key(m))
     b += tlv(T['HOSTNAME'], hostname) + tlv(T['LOG'], STATE + '/criu/restore-%s.log' % name)
+    if meta.get('net_key'):
+        b += tlv(T['NET_KEY'], meta['net_key'])
     return b + extra
 
 
@@ -1275,6 +1306,38 @@ def criu_three_restores_of_one_image_at_once(c):
         kill_and_cleanup(c, i, 'fork%d' % k)
 
 
+@test
+def criu_external_netns_restore_gets_a_fresh_netns_and_the_listener_works(c):
+    criu_ready()
+    i, name = c.spawn(['/usr/bin/python3', '-u', '-c', COUNTER], flags=ALLOW_LISTEN)
+    wait_counts(c, i, 3)
+    old_ns = os.readlink('/proc/%d/ns/net' % spawned_of(c, i)['PID'])
+    meta = checkpoint(c, i, name, STATE + '/criu/xn1', external_net=True)
+    last = counts(meta['out'])[-1]
+    rs = [send_restore(c, 'xn%d' % k, meta, 'xnet-%d' % k) for k in range(2)]
+    nss = set()
+    for k, (j, cg2, procs) in enumerate(rs):
+        sp = assert_restored(c, j, 'xn%d' % k, cg2, procs, last + 1, 'xnet-%d' % k)
+        nss.add(os.readlink('/proc/%d/ns/net' % sp['PID']))
+        t = ('import socket; s=socket.create_connection(("127.0.0.1",8080),2); print(s.recv(64).decode().strip())')
+        r = exec_in(c, j, ['/usr/bin/python3', '-S', '-c', t])
+        assert r.status == 0 and int(r.out) > last, r  # the listener came back in the new netns
+        r = exec_in(c, j, ['/bin/sh', '-c', 'tail -n +3 /proc/net/dev | cut -d: -f1; cat /sys/class/net/lo/operstate'])
+        assert [l.strip() for l in r.out.decode().splitlines()] == ['lo', 'unknown'], r
+        log = open(STATE + '/criu/restore-xn%d.log' % k).read()
+        assert 'ip addr restore' not in log and 'Running ip' not in log, 'netns restored from the image'
+    assert len(nss) == 2 and old_ns not in nss, (nss, old_ns)
+    for k, (j, _, _) in enumerate(rs):
+        kill_and_cleanup(c, j, 'xn%d' % k)
+    # a NET_KEY of another shape is refused before anything is made
+    j = c.L.id()
+    c.L.send(RESTORE, j, restore_body('xnbad', dict(meta, net_key='a]:b'), 'bad', CG2, [CGPIDS + '/cgroup.procs']))
+    r = Result(c.L.wait_for(j, {SPAWNED, SPAWN_FAILED}))
+    c.L.pop(j)
+    assert r.failed and r.failed['STAGE'] == b'plan' and r.failed['ERRNO'] == errno.EINVAL, r
+    assert not os.path.exists(STATE + '/sb/xnbad')
+
+
 def launcher_zombies_and_strays(c):
     out = []
     for k in children_all(c.L.p.pid):
@@ -1334,30 +1397,31 @@ def criu_restore_of_a_corrupted_image_fails_and_leaves_nothing(c):
         assert not os.path.exists(STATE + '/sb/bad3')
 
 
-def criu_bench(c, n):
+def criu_bench(c, n, external_net=False):
     """Idle python3: criu dump time, RESTORE -> SPAWNED time, image size."""
     criu_ready()
+    tag = 'x' if external_net else 'd'
     dumps, rests, sizes = [], [], []
     for k in range(n):
-        i, name = c.spawn(['/usr/bin/python3', '-c', 'import time\nwhile True: time.sleep(3600)\n'], name='cb%d' % k)
+        i, name = c.spawn(['/usr/bin/python3', '-c', 'import time\nwhile True: time.sleep(3600)\n'], name='cb%s%d' % (tag, k))
         spawned_of(c, i)
         time.sleep(0.2)
-        meta = checkpoint(c, i, name, STATE + '/criu/bench%d' % k)
+        meta = checkpoint(c, i, name, STATE + '/criu/bench%s%d' % (tag, k), external_net=external_net)
         dumps.append(meta['ms'])
         sizes.append(sum(os.path.getsize(os.path.join(meta['images'], f)) for f in os.listdir(meta['images'])))
-        j, cg2, procs = send_restore(c, 'cbr%d' % k, meta, 'bench')
+        j, cg2, procs = send_restore(c, 'cbr%s%d' % (tag, k), meta, 'bench')
         r = Result(c.L.wait_for(j, {SPAWNED, SPAWN_FAILED}, 20))
         assert r.spawned, r
         rests.append((r.spawned['EXEC_NS'] - r.spawned['RECV_NS']) / 1e6)
-        kill_and_cleanup(c, j, 'cbr%d' % k)
+        kill_and_cleanup(c, j, 'cbr%s%d' % (tag, k))
         if os.environ.get('DRIVE_CRIU_KEEP'):  # keep the last run's criu logs for -v4 timing analysis
-            keep = os.environ['DRIVE_CRIU_KEEP']
+            keep = os.environ['DRIVE_CRIU_KEEP'] + '/' + tag
             os.makedirs(keep, exist_ok=True)
             shutil.copy(meta['images'] + '/dump.log', keep + '/dump.log')
-            shutil.copy(STATE + '/criu/restore-cbr%d.log' % k, keep + '/restore.log')
-        shutil.rmtree(STATE + '/criu/bench%d' % k)
-    print('criu, idle python3 x%d: dump p50 %.1f p90 %.1f ms | RESTORE->SPAWNED p50 %.1f p90 %.1f ms | '
-          'images p50 %.2f MB (+ upper.tar)' % (n, pct(dumps, 50), pct(dumps, 90), pct(rests, 50), pct(rests, 90),
+            shutil.copy(STATE + '/criu/restore-cbr%s%d.log' % (tag, k), keep + '/restore.log')
+        shutil.rmtree(STATE + '/criu/bench%s%d' % (tag, k))
+    print('criu (%s netns), idle python3 x%d: dump p50 %.1f p90 %.1f ms | RESTORE->SPAWNED p50 %.1f p90 %.1f ms | '
+          'images p50 %.2f MB (+ upper.tar)' % ('external' if external_net else 'dumped', n, pct(dumps, 50), pct(dumps, 90), pct(rests, 50), pct(rests, 90),
                                                pct(sizes, 50) / 1e6))
 
 
@@ -1465,8 +1529,10 @@ def main():
         if args.bench or args.criu_bench:
             if args.bench:
                 bench(c, args.bench)
-            if args.criu_bench:
-                criu_bench(c, args.criu_bench)
+            if args.criu_bench:  # both ways, interleaved runs would share the noise: one after the other
+                modes = os.environ.get('DRIVE_CRIU_MODES', 'dumped,external').split(',')
+                for m in modes:  # DRIVE_CRIU_MODES=dumped for a launcher without NET_KEY
+                    criu_bench(c, args.criu_bench, external_net=m == 'external')
         else:
             for t in TESTS:
                 if args.only and args.only not in t.__name__:

@@ -1,14 +1,24 @@
-/** `ai-sandbox workflow …`: validate now; run, list, show, replay and cancel arrive with the engine. */
+/** `ai-sandbox workflow …`: validate a file, run it with live progress, list, show and cancel runs. */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { RunState, StepState } from '../../workflow/run-state.js';
+import { connectDaemon, connectOrEmbed, type Session } from '../connect.js';
 import { byPosition, formatError } from '../../workflow/errors.js';
 import { loadWorkflow } from '../../workflow/load.js';
 import type { WorkflowPlan } from '../../workflow/plan.js';
 import { parseArgs, UsageError } from '../args.js';
 
 export const WORKFLOW_HELP = `usage: ai-sandbox workflow validate FILE [--json]
+       ai-sandbox workflow run FILE [--json]
+       ai-sandbox workflow list [--json]
+       ai-sandbox workflow show RUN [--json]
+       ai-sandbox workflow cancel RUN
 
-Check a workflow file without running it (no helper needed): prints "ok: N steps, M levels" and what would
-run at each level, or every problem as FILE:LINE:COL: message, and exits 2. --json prints the plan.
-The file format: docs/workflow.md; editor completion: docs/workflow.schema.json.`;
+validate checks a workflow file without running it (no helper needed): prints "ok: N steps, M levels"
+and what would run at each level, or every problem as FILE:LINE:COL: message, and exits 2.
+run starts it and prints a line per step as its status changes (with --json, one JSON event per
+line); it exits 0 when every step succeeded, 1 otherwise. With no helper running, run starts an
+embedded one (root only). The file format: docs/workflow.md; editor completion: docs/workflow.schema.json.`;
 
 function size(bytes: number): string {
   return bytes % 1024 ** 3 === 0 ? `${bytes / 1024 ** 3}G` : `${Math.round(bytes / 1024 ** 2)}M`;
@@ -43,7 +53,83 @@ async function validateCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
-const SUBCOMMANDS: Record<string, (argv: string[]) => Promise<number>> = { validate: validateCommand };
+const MARK: Record<StepState['status'], string> = { queued: '·', running: '▶', retrying: '↻', succeeded: '✓', failed: '✗', skipped: '-', cancelled: '■' };
+
+function stepLine(s: StepState): string {
+  const secs = s.durationMs !== null ? ` ${(s.durationMs / 1000).toFixed(2)}s` : '';
+  const why = s.reason ? ` — ${s.reason}` : '';
+  const attempt = s.attempts > 1 ? ` (attempt ${s.attempts})` : '';
+  return `${MARK[s.status]} ${s.id} ${s.status}${attempt}${secs}${why}`;
+}
+
+async function withSession<T>(connect: () => Promise<Session>, fn: (s: Session) => Promise<T>): Promise<T> {
+  const s = await connect();
+  try {
+    return await fn(s);
+  } finally {
+    await s.close();
+  }
+}
+
+async function runCommand(argv: string[]): Promise<number> {
+  const p = parseArgs(argv, { '--json': { value: false } });
+  if (p.positionals.length !== 1) throw new UsageError('usage: ai-sandbox workflow run FILE [--json]');
+  const file = path.resolve(p.positionals[0]!);
+  const checked = await loadWorkflow(file);
+  if (!checked.ok) {
+    for (const e of [...checked.errors, ...checked.warnings].sort(byPosition)) process.stderr.write(`${formatError(e)}\n`);
+    return 2;
+  }
+  const json = p.flags.has('--json');
+  return withSession(connectOrEmbed, async (s) => {
+    const run = await s.client.call('workflow.start', { text: fs.readFileSync(file, 'utf8'), file });
+    if (!json) process.stdout.write(`run ${run.id}: ${run.workflow}, ${run.steps.length} steps\n`);
+    const { stream } = await s.client.call('workflow.watch', { run: run.id });
+    const seen = new Map<string, string>();
+    const final = await new Promise<RunState['status']>((resolve) => {
+      s.client.onStream(stream, (f) => {
+        const e = f.event;
+        if (e?.type !== 'workflow') return;
+        if (json) process.stdout.write(`${JSON.stringify(e.event)}\n`);
+        if (e.event.type === 'step') {
+          const line = stepLine(e.event.step);
+          if (!json && seen.get(e.event.step.id) !== line && e.event.step.status !== 'queued') process.stdout.write(`${line}\n`);
+          seen.set(e.event.step.id, line);
+        } else {
+          if (!json) process.stdout.write(`run ${run.id} ${e.event.status}${e.event.error ? `: ${e.event.error}` : ''}\n`);
+          resolve(e.event.status);
+        }
+      });
+    });
+    return final === 'succeeded' ? 0 : 1;
+  });
+}
+
+async function listCommand(argv: string[]): Promise<number> {
+  const p = parseArgs(argv, { '--json': { value: false } });
+  const { runs } = await withSession(connectDaemon, (s) => s.client.call('workflow.list', {}));
+  if (p.flags.has('--json')) process.stdout.write(`${JSON.stringify(runs, null, 2)}\n`);
+  else for (const r of runs) process.stdout.write(`${r.id}  ${r.status.padEnd(9)}  ${r.createdAt.replace('T', ' ').slice(0, 19)}  ${r.workflow}  ${r.steps.filter((x) => x.status === 'succeeded').length}/${r.steps.length} steps\n`);
+  return 0;
+}
+
+async function showCommand(argv: string[]): Promise<number> {
+  const p = parseArgs(argv, { '--json': { value: false } });
+  if (p.positionals.length !== 1) throw new UsageError('usage: ai-sandbox workflow show RUN [--json]');
+  const r = await withSession(connectDaemon, (s) => s.client.call('workflow.get', { run: p.positionals[0]! }));
+  if (p.flags.has('--json')) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+  else process.stdout.write(`run ${r.id}: ${r.workflow} ${r.status}${r.error ? ` (${r.error})` : ''}\n${r.steps.map((x) => `  ${stepLine(x)}`).join('\n')}\n`);
+  return 0;
+}
+
+async function cancelCommand(argv: string[]): Promise<number> {
+  const p = parseArgs(argv, {});
+  if (p.positionals.length !== 1) throw new UsageError('usage: ai-sandbox workflow cancel RUN');
+  await withSession(connectDaemon, (s) => s.client.call('workflow.cancel', { run: p.positionals[0]! }));
+  return 0;
+}
+
+const SUBCOMMANDS: Record<string, (argv: string[]) => Promise<number>> = { validate: validateCommand, run: runCommand, list: listCommand, show: showCommand, cancel: cancelCommand };
 
 export async function workflowCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;

@@ -1,0 +1,279 @@
+/**
+ * The workflow engine: runs a plan's steps as sandboxes. A step starts when every step it needs has
+ * succeeded; ready steps start critical first, then normal, then background, at most `maxParallel` at
+ * once, all inside the run's pool cgroup (whose cpu and memory limits bound their sum). Data passes as
+ * files (a step's workdir is a host directory; the steps that need it see it read-only under /in/<step>)
+ * and as streams (a step's stdout becomes another's stdin). A failed attempt is retried alone: the steps
+ * before it are never re-run, their outputs stay on disk.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { AppError } from '../errors/app-error.js';
+import type { ExitReport } from '../protocol/schema.js';
+import type { SandboxManager } from '../sandbox/manager.js';
+import { SANDBOX_GID, SANDBOX_UID } from '../sandbox/rootfs.js';
+import type { RunEvent, RunState, StepState } from './run-state.js';
+import { DEFAULT_WORKDIR, type PlannedStep, type WorkflowPlan } from './plan.js';
+import { PRIORITY_RANK } from './schema.js';
+
+type Listener = (e: RunEvent) => void;
+
+/** A step id (which may hold brackets and `=` after matrix expansion) as a name part: lowercase, safe. */
+export function stepSlug(stepId: string): string {
+  return stepId.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40) || 'step';
+}
+
+/** A sandbox name for a step attempt, unique within the run. */
+export function sandboxName(runId: string, stepId: string, attempt: number): string {
+  return `${runId}-${stepSlug(stepId)}-${attempt}`;
+}
+
+class Run {
+  readonly state: RunState;
+  private readonly byId: Map<string, StepState>;
+  private readonly order: Map<string, number>;
+  private running = 0;
+  private stopping = false;
+  private readonly listeners = new Set<Listener>();
+  private readonly done: Promise<void>;
+  private resolveDone!: () => void;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    readonly plan: WorkflowPlan,
+    private readonly manager: SandboxManager,
+    private readonly dir: string,
+    id: string,
+  ) {
+    this.state = {
+      id,
+      workflow: plan.name,
+      status: 'running',
+      createdAt: new Date().toISOString(),
+      finishedAt: null,
+      peakParallel: 0,
+      steps: plan.steps.map((s) => ({ id: s.id, status: 'queued', attempts: 0, sandbox: null, startedAt: null, finishedAt: null, durationMs: null, exit: null, reason: null })),
+      error: null,
+    };
+    this.byId = new Map(this.state.steps.map((s) => [s.id, s]));
+    this.order = new Map(plan.order.map((id, i) => [id, i]));
+    this.done = new Promise((r) => (this.resolveDone = r));
+  }
+
+  get poolName(): string | undefined {
+    return this.plan.pool.cpus !== null || this.plan.pool.memoryBytes !== null ? this.state.id : undefined;
+  }
+
+  subscribe(l: Listener): () => void {
+    this.listeners.add(l);
+    return () => this.listeners.delete(l);
+  }
+
+  wait(): Promise<void> {
+    return this.done;
+  }
+
+  private emit(e: RunEvent): void {
+    for (const l of this.listeners) l(e);
+  }
+
+  private setStep(s: StepState, fields: Partial<StepState>): void {
+    Object.assign(s, fields);
+    this.emit({ type: 'step', run: this.state.id, step: { ...s } });
+  }
+
+  start(): void {
+    fs.mkdirSync(this.dir, { recursive: true, mode: 0o755 });
+    const pool = this.poolName;
+    if (pool) this.manager.ensurePool(pool, { cpus: this.plan.pool.cpus ?? undefined, memoryBytes: this.plan.pool.memoryBytes ?? undefined });
+    if (this.plan.timeoutMs !== null) this.timer = setTimeout(() => void this.cancel(`the workflow hit its timeout of ${this.plan.timeoutMs} ms`), this.plan.timeoutMs);
+    this.schedule();
+  }
+
+  async cancel(why: string): Promise<void> {
+    if (this.state.status !== 'running') return;
+    this.stopping = true;
+    this.state.error = why;
+    for (const s of this.state.steps) if (s.status === 'queued') this.setStep(s, { status: 'cancelled', reason: why });
+    await Promise.all(
+      this.state.steps.filter((s) => s.status === 'running' && s.sandbox).map((s) => this.manager.stop(s.sandbox!, 2000).catch(() => undefined)),
+    );
+    this.schedule();
+  }
+
+  private stepDir(id: string): string {
+    return path.join(this.dir, stepSlug(id));
+  }
+
+  outputDir(id: string): string {
+    return path.join(this.stepDir(id), 'out');
+  }
+
+  private schedule(): void {
+    if (this.state.status !== 'running') return;
+    const failed = (id: string) => ['failed', 'skipped', 'cancelled'].includes(this.byId.get(id)!.status);
+    // a step that can never start (something it needs failed) is skipped, and says why
+    for (const step of this.plan.steps) {
+      const s = this.byId.get(step.id)!;
+      const blocker = step.needs.find(failed);
+      if (s.status === 'queued' && blocker) this.setStep(s, { status: 'skipped', reason: `${blocker} did not succeed` });
+    }
+    if (!this.stopping) {
+      const ready = this.plan.steps
+        .filter((p) => this.byId.get(p.id)!.status === 'queued' && p.needs.every((n) => this.byId.get(n)!.status === 'succeeded'))
+        .sort((a, b) => PRIORITY_RANK[a.priority] - PRIORITY_RANK[b.priority] || this.order.get(a.id)! - this.order.get(b.id)!);
+      for (const step of ready) {
+        if (this.running >= this.plan.pool.maxParallel) break;
+        void this.runStep(step);
+      }
+    }
+    if (this.running === 0 && !this.state.steps.some((s) => s.status === 'queued' && !this.stopping)) this.finish();
+  }
+
+  private finish(): void {
+    if (this.timer) clearTimeout(this.timer);
+    const anyFailed = this.state.steps.some((s) => s.status === 'failed');
+    this.state.status = this.stopping && this.state.error ? (anyFailed ? 'failed' : 'cancelled') : anyFailed ? 'failed' : 'succeeded';
+    if (this.stopping && this.state.error?.includes('timeout')) this.state.status = 'failed';
+    this.state.finishedAt = new Date().toISOString();
+    this.emit({ type: 'run', run: this.state.id, status: this.state.status, error: this.state.error });
+    const pool = this.poolName;
+    void (pool ? this.manager.removePool(pool).catch(() => undefined) : Promise.resolve()).then(() => this.resolveDone());
+  }
+
+  private async runStep(step: PlannedStep): Promise<void> {
+    const s = this.byId.get(step.id)!;
+    this.running++;
+    this.state.peakParallel = Math.max(this.state.peakParallel, this.running);
+    const started = Date.now();
+    this.setStep(s, { status: 'running', startedAt: new Date(started).toISOString() });
+    let report: ExitReport | null = null;
+    for (;;) {
+      s.attempts++;
+      report = await this.attempt(step, s.attempts);
+      if (report.exitCode === 0 || this.stopping || s.attempts > step.retries) break;
+      this.setStep(s, { status: 'retrying', exit: report, reason: `attempt ${s.attempts} ended ${describe(report)}; retrying` });
+      this.setStep(s, { status: 'running' });
+    }
+    this.running--;
+    const ok = report.exitCode === 0 && !this.stopping;
+    this.setStep(s, {
+      status: ok ? 'succeeded' : this.stopping && report.exitCode !== 0 && this.state.error ? 'cancelled' : 'failed',
+      finishedAt: new Date().toISOString(),
+      durationMs: Date.now() - started,
+      exit: report,
+      reason: ok ? null : this.stopping ? this.state.error : `${describe(report)}${step.retries ? ` after ${s.attempts} attempts` : ''}`,
+    });
+    if (!ok && !this.stopping && this.plan.onFailure === 'stop') void this.cancel(`step ${step.id} failed: ${describe(report)}`);
+    else this.schedule();
+  }
+
+  /** One attempt of a step: a fresh sandbox with its files wired in; resolves with its exit report. */
+  private async attempt(step: PlannedStep, n: number): Promise<ExitReport> {
+    const s = this.byId.get(step.id)!;
+    const name = sandboxName(this.state.id, step.id, n);
+    const out = this.outputDir(step.id);
+    fs.mkdirSync(out, { recursive: true, mode: 0o755 });
+    fs.chownSync(out, SANDBOX_UID, SANDBOX_GID);
+    const stdoutFile = path.join(this.stepDir(step.id), 'stdout');
+    fs.writeFileSync(stdoutFile, '');
+    const internalMounts = [
+      { source: out, target: step.spec.workdir ?? DEFAULT_WORKDIR, readOnly: false },
+      ...step.inputs.map((i) => ({ source: this.outputDir(i.from), target: i.mountAt, readOnly: true })),
+    ];
+    let resolveExit!: (r: ExitReport) => void;
+    const exited = new Promise<ExitReport>((r) => (resolveExit = r));
+    const log = fs.openSync(stdoutFile, 'a');
+    try {
+      this.setStep(s, { sandbox: name });
+      await this.manager.create(
+        { ...step.spec, name, pool: this.poolName, allowListen: false, mounts: step.spec.mounts ?? [], env: step.spec.env ?? {}, limits: step.spec.limits ?? {} },
+        {
+          autoRemove: true,
+          internalMounts,
+          sink: {
+            output: (fd, data) => {
+              if (fd === 1) fs.writeSync(log, data);
+            },
+            event: (e) => {
+              if (e.type === 'exit') resolveExit(e.report);
+            },
+            end: () => {},
+          },
+        },
+      );
+      const input = step.stdinFrom ? fs.readFileSync(path.join(this.stepDir(step.stdinFrom), 'stdout')) : Buffer.alloc(0);
+      try {
+        this.manager.write({ sandbox: name }, input, true);
+      } catch {
+        // it already ended (a step that reads no input can be that quick)
+      }
+      return await exited;
+    } catch (err) {
+      const e = AppError.from(err);
+      const r = e.details?.report as ExitReport | undefined;
+      return r ?? { exitCode: 125, signal: null, reason: 'failed-to-start', cpuMs: 0, memoryPeakBytes: 0, startMs: 0, wallMs: 0, message: e.message };
+    } finally {
+      await exited.catch(() => undefined).finally(() => fs.closeSync(log));
+    }
+  }
+}
+
+function describe(r: ExitReport): string {
+  if (r.reason === 'exited') return `with exit code ${r.exitCode}`;
+  if (r.reason === 'failed-to-start') return `without starting: ${r.message ?? ''}`;
+  return r.reason === 'signaled' ? `by ${r.signal}` : r.reason;
+}
+
+export class WorkflowEngine {
+  private readonly runs = new Map<string, Run>();
+
+  constructor(
+    private readonly manager: SandboxManager,
+    private readonly runsRoot: string,
+  ) {}
+
+  start(plan: WorkflowPlan): RunState {
+    for (const s of plan.steps) {
+      if (s.network.mode !== 'none') throw new AppError('UNSUPPORTED', `step ${s.id} asks for network access, which this ai-sandbox does not run yet: write network: none`);
+    }
+    const id = `r-${randomBytes(4).toString('hex')}`;
+    const run = new Run(plan, this.manager, path.join(this.runsRoot, id), id);
+    this.runs.set(id, run);
+    run.start();
+    return run.state;
+  }
+
+  private run(id: string): Run {
+    const r = this.runs.get(id);
+    if (!r) throw new AppError('NOT_FOUND', `no workflow run ${id}: \`ai-sandbox workflow list\` shows them`);
+    return r;
+  }
+
+  get(id: string): RunState {
+    return this.run(id).state;
+  }
+
+  list(): RunState[] {
+    return [...this.runs.values()].map((r) => r.state);
+  }
+
+  wait(id: string): Promise<RunState> {
+    const r = this.run(id);
+    return r.wait().then(() => r.state);
+  }
+
+  cancel(id: string): Promise<void> {
+    return this.run(id).cancel('cancelled by the user');
+  }
+
+  subscribe(id: string, listener: Listener): () => void {
+    return this.run(id).subscribe(listener);
+  }
+
+  /** Stop every run (helper shutdown). */
+  async shutdown(): Promise<void> {
+    await Promise.all([...this.runs.values()].map((r) => r.cancel('the helper stopped')));
+  }
+}

@@ -1,0 +1,33 @@
+/** What a workflow run looks like from outside: its status and each step's, as the API returns them. */
+import type { ExitReport } from '../protocol/schema.js';
+
+export type StepStatus = 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'skipped' | 'cancelled';
+export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled' | 'interrupted';
+
+export interface StepState {
+  id: string;
+  status: StepStatus;
+  attempts: number;
+  /** the sandbox of the current (or last) attempt */
+  sandbox: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+  durationMs: number | null;
+  exit: ExitReport | null;
+  /** why it was skipped, cancelled or failed, in words */
+  reason: string | null;
+}
+
+export interface RunState {
+  id: string;
+  workflow: string;
+  status: RunStatus;
+  createdAt: string;
+  finishedAt: string | null;
+  /** most steps that ever ran at the same time */
+  peakParallel: number;
+  steps: StepState[];
+  error: string | null;
+}
+
+export type RunEvent = { type: 'step'; run: string; step: StepState } | { type: 'run'; run: string; status: RunStatus; error: string | null };

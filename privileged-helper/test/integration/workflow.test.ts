@@ -1,0 +1,137 @@
+/** The workflow engine with real sandboxes: data passing, retries, the parallel limit, priorities. */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { HelperClient } from '../../src/protocol/client.js';
+import type { RunState } from '../../src/workflow/run-state.js';
+import { sleep, TestHelper } from './harness.js';
+
+describe('workflow engine', () => {
+  let helper: TestHelper;
+  let client: HelperClient;
+  let dir: string;
+  beforeAll(async () => {
+    helper = await TestHelper.start();
+    client = await helper.client();
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wf-'));
+    fs.chmodSync(dir, 0o777);
+  });
+  afterAll(async () => {
+    client?.close();
+    await helper?.destroy();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Start a workflow written to a file, wait for it, and return its final state. */
+  async function run(name: string, yaml: string, during?: () => Promise<void>): Promise<RunState> {
+    const file = path.join(dir, `${name}.yaml`);
+    fs.writeFileSync(file, yaml);
+    const started = await client.call('workflow.start', { text: yaml, file });
+    const sampling = during?.();
+    for (;;) {
+      const r = await client.call('workflow.get', { run: started.id });
+      if (r.status !== 'running') {
+        await sampling;
+        return r;
+      }
+      await sleep(50);
+    }
+  }
+
+  it('passes data through a 10-step sequential pipeline', async () => {
+    const steps = Array.from({ length: 10 }, (_, i) =>
+      i === 0
+        ? `  s0:\n    run: echo 0 > n\n    outputs: [n]\n`
+        : `  s${i}:\n    needs: [s${i - 1}]\n    run: echo $(( $(cat /in/s${i - 1}/n) + ${i} )) > n\n    outputs: [n]\n`,
+    );
+    const r = await run('seq', `version: 1\nname: seq\nsteps:\n${steps.join('')}`);
+    expect(r.status).toBe('succeeded');
+    expect(r.steps.map((s) => s.status)).toEqual(Array(10).fill('succeeded'));
+    const out = fs.readFileSync(path.join(helper.env.AI_SANDBOX_STATE_ROOT!, 'runs', 'daemon', r.id, 's9', 'out', 'n'), 'utf8');
+    expect(Number(out)).toBe(45);
+  });
+
+  it('retries a failing step alone: earlier steps run exactly once', async () => {
+    const yaml = `version: 1
+name: retry
+defaults:
+  mounts: ["${dir}:/shared"]
+steps:
+  a:
+    run: echo a >> /shared/count
+  b:
+    needs: [a]
+    run: echo b >> /shared/count
+  c:
+    needs: [b]
+    retries: 2
+    run: echo c >> /shared/count; if [ ! -e /shared/failed-once ]; then touch /shared/failed-once; exit 1; fi
+  d:
+    needs: [c]
+    run: echo d >> /shared/count
+`;
+    const r = await run('retry', yaml);
+    expect(r.status).toBe('succeeded');
+    const counts = fs.readFileSync(path.join(dir, 'count'), 'utf8').trim().split('\n');
+    expect(counts).toEqual(['a', 'b', 'c', 'c', 'd']);
+    expect(r.steps.find((s) => s.id === 'c')?.attempts).toBe(2);
+  });
+
+  it('never runs more than maxParallel steps at once, and the pool memory limit holds', async () => {
+    const steps = Array.from({ length: 20 }, (_, i) => `  p${i}:\n    run: sleep 0.3\n`).join('');
+    const yaml = `version: 1\nname: par\npool:\n  maxParallel: 4\n  memory: 256M\nsteps:\n${steps}  hog:\n    run: /usr/bin/python3 -c 'b = bytearray(400 << 20)'\n`;
+    let peak = 0;
+    let samples = 0;
+    const r = await run('par', yaml, async () => {
+      for (let i = 0; i < 200; i++) {
+        const live = (await client.call('sandbox.list', {})).sandboxes.filter((s) => s.status === 'running' && s.name.includes('-p'));
+        peak = Math.max(peak, live.length);
+        samples++;
+        if (live.length === 0 && i > 20) break;
+        await sleep(25);
+      }
+    });
+    expect(samples).toBeGreaterThan(10);
+    expect(peak).toBeGreaterThan(1);
+    expect(peak).toBeLessThanOrEqual(4);
+    expect(r.peakParallel).toBeLessThanOrEqual(4);
+    const hog = r.steps.find((s) => s.id === 'hog')!;
+    expect(hog.status).toBe('failed');
+    expect(hog.exit?.reason).toBe('oom-killed');
+  });
+
+  it('starts critical tasks before background ones under contention', async () => {
+    const yaml = `version: 1
+name: queue
+mode: queue
+pool:
+  maxParallel: 1
+defaults:
+  mounts: ["${dir}:/shared"]
+steps:
+  bg1:
+    priority: background
+    run: echo bg1 >> /shared/order
+  bg2:
+    priority: background
+    run: echo bg2 >> /shared/order
+  n1:
+    run: echo n1 >> /shared/order
+  crit:
+    priority: critical
+    run: echo crit >> /shared/order
+`;
+    const r = await run('queue', yaml);
+    expect(r.status).toBe('succeeded');
+    expect(fs.readFileSync(path.join(dir, 'order'), 'utf8').trim().split('\n')).toEqual(['crit', 'n1', 'bg1', 'bg2']);
+  });
+
+  it('refuses an invalid workflow with positions, and leaves nothing behind', async () => {
+    const err = await client.call('workflow.start', { text: 'version: 1\nname: x\nsteps:\n  a:\n    run: echo hi\n    needs: [nope]\n', file: '/tmp/x.yaml' }).catch((e: Error) => e);
+    expect(String(err)).toMatch(/x.yaml:6:\d+: .*"nope" names no step/);
+    const census = await helper.settledCensus();
+    expect(census.processes).toEqual([]);
+    expect(census.cgroups).toEqual([]);
+  });
+});
