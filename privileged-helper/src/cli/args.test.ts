@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseArgs, parseDuration, parseSize, SANDBOX_FLAGS, specFromArgs, UsageError } from './args.js';
+import { InputError } from '../util/units.js';
+import { parseArgs, parseDuration, parseSize, SANDBOX_FLAGS, specFromArgs } from './args.js';
 
 describe('CLI argument parsing', () => {
   it('parses sizes and durations, and names the flag on a bad value', () => {
@@ -10,7 +11,7 @@ describe('CLI argument parsing', () => {
     expect(parseDuration('--timeout', '30s')).toBe(30_000);
     expect(parseDuration('--timeout', '250ms')).toBe(250);
     expect(parseDuration('--timeout', '2')).toBe(2000);
-    expect(() => parseDuration('--timeout', 'soon')).toThrow(UsageError);
+    expect(() => parseDuration('--timeout', 'soon')).toThrow(InputError);
   });
 
   it('builds a spec from a full command line', () => {

@@ -43,6 +43,7 @@ export const Tag = {
   INHERIT: 56,
   EXTERNAL: 57,
   LOG: 58,
+  NET_KEY: 59,
 } as const;
 export const Flag = { ALLOW_LISTEN: 1n, TTY: 2n, NO_LANDLOCK: 4n } as const;
 export const MarkKind = { WHITEOUT: 1n, OPAQUE: 2n } as const;

@@ -68,6 +68,8 @@ export interface RestorePlan {
   external: string[];
   hostname: string;
   log: string;
+  /** the image's network namespace was dumped as external under this key: restore into a fresh one */
+  netKey?: string | undefined;
 }
 
 interface Session extends SessionHandlers {
@@ -166,6 +168,7 @@ export class Launcher {
       [Tag.HOSTNAME, plan.hostname],
       [Tag.LOG, plan.log],
     ];
+    if (plan.netKey) fields.push([Tag.NET_KEY, plan.netKey]);
     return this.startSession(Req.RESTORE, id, fields, handlers);
   }
 

@@ -68,12 +68,25 @@ export interface DumpOptions {
   externalMounts: ExternalMount[];
   /** keep the tree stopped after the dump (the caller archives the filesystem, then continues it) */
   leaveStopped: boolean;
+  /**
+   * Dump the network namespace as external under this key (a restore gets a fresh one from the
+   * launcher's pool; sockets are still restored into it). Only for a sandbox's own private namespace
+   * with nothing but lo, which no one outside the frozen tree can reach: so no network lock is needed.
+   */
+  netKey?: string | undefined;
 }
 
 export async function dump(criu: Criu, o: DumpOptions): Promise<void> {
   const log = path.join(o.imagesDir, 'dump.log');
   // --manage-cgroups=ignore: a restore puts the tree in the new sandbox's cgroups anyway (~35 ms less)
-  const args = ['dump', '-t', String(o.pid), '--images-dir', o.imagesDir, '-o', log, '-v4', '--tcp-established', '--file-locks', '--network-lock', 'nftables', '--manage-cgroups=ignore'];
+  const args = ['dump', '-t', String(o.pid), '--images-dir', o.imagesDir, '-o', log, '-v4', '--tcp-established', '--file-locks', '--manage-cgroups=ignore'];
+  if (o.netKey) {
+    const inode = /^net:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${o.pid}/ns/net`))?.[1];
+    if (!inode) throw new AppError('SNAPSHOT_FAILED', `cannot read the network namespace of pid ${o.pid}`);
+    args.push('--external', `net[${inode}]:${o.netKey}`, '--network-lock', 'skip');
+  } else {
+    args.push('--network-lock', 'nftables');
+  }
   for (const m of o.externalMounts) args.push('--external', `mnt[${m.target}]:${m.key}`);
   if (o.leaveStopped) args.push('--leave-stopped');
   const r = await run(criu.binary, args);

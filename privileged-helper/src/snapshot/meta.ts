@@ -25,6 +25,8 @@ export const snapshotMetaSchema = z
     /** mounts bound from the host (the /proc masks, the user's --mount): CRIU dumps them as external
      * and a restore binds `source` there again */
     externalMounts: z.array(z.object({ target: z.string(), key: z.string(), source: z.string() }).strict()),
+    /** the key its network namespace was dumped under as external (restore into a fresh one), if so */
+    netKey: z.string().regex(/^[a-zA-Z0-9-]{1,64}$/).nullable(),
     processes: z.array(processSchema),
     /** bytes of process memory in the images */
     memoryBytes: z.number().int().min(0),

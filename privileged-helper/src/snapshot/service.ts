@@ -23,6 +23,16 @@ import { infoOf, type ProcessEntry, type SnapshotInfo } from './meta.js';
 import type { SnapshotStore } from './store.js';
 
 const TAR_FLAGS = ['--xattrs', '--xattrs-include=*', '--acls', '--numeric-owner'];
+const NET_KEY = 'sandbox-net';
+
+/** The init re-executes its in-sandbox binary right after starting the command; dump only after that. */
+async function initSettled(pid: number): Promise<void> {
+  const deadline = Date.now() + 2000;
+  while (fs.readlinkSync(`/proc/${pid}/exe`) !== '/.ai-sandbox/init') {
+    if (Date.now() > deadline) throw new AppError('SNAPSHOT_FAILED', `the sandbox init (pid ${pid}) has not settled yet: try again`, { retryable: true });
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
 
 export class SnapshotService {
   constructor(
@@ -52,9 +62,11 @@ export class SnapshotService {
         ...devNullMasks(sb.pid).map((target) => ({ target, key: externalKey(target), source: '/dev/null' })),
         ...sb.spec.mounts.map((m) => ({ target: path.posix.normalize(m.target), key: externalKey(m.target), source: m.source })),
       ];
+      await initSettled(sb.pid);
       const t0 = performance.now();
       // With --leave-running the tree stays stopped until its files are archived: one point in time.
-      await dump(criu, { pid: sb.pid, imagesDir: path.join(dir, 'img'), externalMounts, leaveStopped: leaveRunning });
+      // Every sandbox has its own loopback-only network namespace (no NETNS yet): dump it as external.
+      await dump(criu, { pid: sb.pid, imagesDir: path.join(dir, 'img'), externalMounts, leaveStopped: leaveRunning, netKey: NET_KEY });
       stopped = leaveRunning;
       const dumpMs = performance.now() - t0;
       if (!leaveRunning) await this.manager.wait(name);
@@ -75,6 +87,7 @@ export class SnapshotService {
         criuVersion: criu.version,
         pipes: sb.pipes,
         externalMounts,
+        netKey: NET_KEY,
         processes,
         memoryBytes: imagesMemory(path.join(dir, 'img')),
         timings: { dumpMs: round(dumpMs), archiveMs: round(archiveMs) },
@@ -123,6 +136,7 @@ export class SnapshotService {
           external: meta.externalMounts.map((m) => `mnt[${m.key}]:${m.source}`),
           hostname: sb.hostname,
           log: path.join(this.restoreLogs, `${sb.name}.restore.log`),
+          netKey: meta.netKey ?? undefined,
         },
         this.manager.sessionHandlers(sb),
       ),

@@ -31,6 +31,7 @@ async function make(s: SnapshotStore, opts: { parent?: string | null; label?: st
     criuVersion: '4.2.1',
     pipes: { stdin: 'pipe:[1]', stdout: 'pipe:[2]', stderr: 'pipe:[3]', status: 'pipe:[4]' },
     externalMounts: [],
+    netKey: null,
     processes: [{ pid: 1, ppid: 0, comm: 'init', cmdline: '' }],
     memoryBytes: 1000,
     timings: { dumpMs: 1, archiveMs: 1 },

@@ -1023,11 +1023,24 @@ def children_all(pid):
     return out
 
 
+def init_settled(init, timeout=2.0):
+    """The init re-executes the in-sandbox binary right after forking the command: wait for that."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if os.readlink('/proc/%d/exe' % init) == '/.ai-sandbox/init':
+                return init
+        except OSError:
+            pass
+        time.sleep(0.005)
+    raise AssertionError('init %d did not re-exec /.ai-sandbox/init' % init)
+
+
 @test
 def init_maps_only_files_inside_the_sandbox(c):
     i, name = c.spawn(['/bin/sh', '-c', 'echo up; exec sleep 100'], uid=1000, gid=1000)
     c.L.wait_for(i, {OUTPUT})
-    init = spawned_of(c, i)['PID']
+    init = init_settled(spawned_of(c, i)['PID'])
     paths = set()
     with open('/proc/%d/maps' % init) as f:
         for l in f:
@@ -1065,7 +1078,7 @@ def spawned_reports_pipe_names(c):
     i, name = c.spawn(['/bin/sh', '-c', 'echo up; exec sleep 100'])
     c.L.wait_for(i, {OUTPUT})
     sp = spawned_of(c, i)
-    init = sp['PID']
+    init = init_settled(sp['PID'])
     cmd = children_all(init)[0]
     for fd, tag in ((0, 'PIPE_STDIN'), (1, 'PIPE_STDOUT'), (2, 'PIPE_STDERR')):
         assert os.readlink('/proc/%d/fd/%d' % (cmd, fd)).encode() == sp[tag], (fd, sp)
