@@ -187,6 +187,13 @@ export const operations = {
   'workflow.get': z.object({ run: runIdSchema }).strict(),
   'workflow.list': z.object({}).strict(),
   'workflow.cancel': z.object({ run: runIdSchema }).strict(),
+  'workflow.replay': z
+    .object({
+      run: runIdSchema,
+      from: z.string().min(1).max(200),
+      env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment names are letters, digits and _'), z.string().max(65536)).default({}),
+    })
+    .strict(),
   'workflow.watch': z.object({ run: runIdSchema }).strict(),
 } as const;
 
@@ -219,6 +226,7 @@ export interface Results {
   'workflow.get': RunState;
   'workflow.list': { runs: RunState[] };
   'workflow.cancel': Record<string, never>;
+  'workflow.replay': RunState;
   'workflow.watch': { stream: string };
 }
 

@@ -25,6 +25,7 @@ import { snapshotRestore } from './snapshot-restore.js';
 import { workflowCancel } from './workflow-cancel.js';
 import { workflowGet } from './workflow-get.js';
 import { workflowList } from './workflow-list.js';
+import { workflowReplay } from './workflow-replay.js';
 import { workflowStart } from './workflow-start.js';
 import { workflowWatch } from './workflow-watch.js';
 
@@ -81,6 +82,8 @@ export async function dispatch(ctx: RpcContext, op: OperationName, params: unkno
       return workflowList(ctx, params as Params<'workflow.list'>);
     case 'workflow.cancel':
       return workflowCancel(ctx, params as Params<'workflow.cancel'>);
+    case 'workflow.replay':
+      return workflowReplay(ctx, params as Params<'workflow.replay'>);
     case 'workflow.watch':
       return workflowWatch(ctx, params as Params<'workflow.watch'>);
     default: {

@@ -19,6 +19,8 @@ import { PRIORITY_RANK } from './schema.js';
 
 type Listener = (e: RunEvent) => void;
 
+const done = (status: StepState['status']): boolean => status === 'succeeded' || status === 'restored';
+
 /** A step id (which may hold brackets and `=` after matrix expansion) as a name part: lowercase, safe. */
 export function stepSlug(stepId: string): string {
   return stepId.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40) || 'step';
@@ -31,7 +33,7 @@ export function sandboxName(runId: string, stepId: string, attempt: number): str
 
 class Run {
   readonly state: RunState;
-  private readonly byId: Map<string, StepState>;
+  readonly byId: Map<string, StepState>;
   private readonly order: Map<string, number>;
   private running = 0;
   private stopping = false;
@@ -55,6 +57,7 @@ class Run {
       peakParallel: 0,
       steps: plan.steps.map((s) => ({ id: s.id, status: 'queued', attempts: 0, sandbox: null, startedAt: null, finishedAt: null, durationMs: null, exit: null, reason: null })),
       error: null,
+      replayOf: null,
     };
     this.byId = new Map(this.state.steps.map((s) => [s.id, s]));
     this.order = new Map(plan.order.map((id, i) => [id, i]));
@@ -83,6 +86,24 @@ class Run {
     this.emit({ type: 'step', run: this.state.id, step: { ...s } });
   }
 
+  /**
+   * Make this run a replay of `prev` from step `from`: every step that is neither `from` nor after it
+   * is restored from the earlier run (its outputs and stdout copied, its result kept), not executed.
+   */
+  restoreFrom(prev: Run, from: string): void {
+    const rerun = new Set([from]);
+    for (const step of this.plan.steps) if (step.needs.some((n) => rerun.has(n))) rerun.add(step.id);
+    this.state.replayOf = { run: prev.state.id, from };
+    for (const s of this.state.steps) {
+      if (rerun.has(s.id)) continue;
+      const old = prev.byId.get(s.id);
+      if (old?.status !== 'succeeded') throw new AppError('INVALID_STATE', `cannot replay from ${from}: step ${s.id} before it did not succeed in run ${prev.state.id}`);
+      fs.mkdirSync(this.stepDir(s.id), { recursive: true });
+      fs.cpSync(prev.stepDir(s.id), this.stepDir(s.id), { recursive: true, preserveTimestamps: true });
+      Object.assign(s, { status: 'restored', attempts: 0, sandbox: old.sandbox, startedAt: old.startedAt, finishedAt: old.finishedAt, durationMs: old.durationMs, exit: old.exit, reason: `restored from ${prev.state.id}` });
+    }
+  }
+
   start(): void {
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o755 });
     const pool = this.poolName;
@@ -102,7 +123,7 @@ class Run {
     this.schedule();
   }
 
-  private stepDir(id: string): string {
+  stepDir(id: string): string {
     return path.join(this.dir, stepSlug(id));
   }
 
@@ -121,7 +142,7 @@ class Run {
     }
     if (!this.stopping) {
       const ready = this.plan.steps
-        .filter((p) => this.byId.get(p.id)!.status === 'queued' && p.needs.every((n) => this.byId.get(n)!.status === 'succeeded'))
+        .filter((p) => this.byId.get(p.id)!.status === 'queued' && p.needs.every((n) => done(this.byId.get(n)!.status)))
         .sort((a, b) => PRIORITY_RANK[a.priority] - PRIORITY_RANK[b.priority] || this.order.get(a.id)! - this.order.get(b.id)!);
       for (const step of ready) {
         if (this.running >= this.plan.pool.maxParallel) break;
@@ -235,11 +256,29 @@ export class WorkflowEngine {
   ) {}
 
   start(plan: WorkflowPlan): RunState {
+    return this.launch(plan, null);
+  }
+
+  /**
+   * Re-run a finished run from step `from`: earlier steps are restored (their outputs as they were), not
+   * executed; `from` may get edited input (environment variables); a new run linked to the old one.
+   */
+  replay(runId: string, from: string, env: Record<string, string>): RunState {
+    const prev = this.run(runId);
+    if (prev.state.status === 'running') throw new AppError('INVALID_STATE', `run ${runId} is still running: wait for it or cancel it first`);
+    const step = prev.plan.steps.find((s) => s.id === from);
+    if (!step) throw new AppError('NOT_FOUND', `run ${runId} has no step ${from}: its steps are ${prev.plan.order.join(', ')}`);
+    const plan: WorkflowPlan = { ...prev.plan, steps: prev.plan.steps.map((s) => (s.id === from ? { ...s, spec: { ...s.spec, env: { ...s.spec.env, ...env } } } : s)) };
+    return this.launch(plan, { prev, from });
+  }
+
+  private launch(plan: WorkflowPlan, replay: { prev: Run; from: string } | null): RunState {
     for (const s of plan.steps) {
       if (s.network.mode !== 'none') throw new AppError('UNSUPPORTED', `step ${s.id} asks for network access, which this ai-sandbox does not run yet: write network: none`);
     }
     const id = `r-${randomBytes(4).toString('hex')}`;
     const run = new Run(plan, this.manager, path.join(this.runsRoot, id), id);
+    if (replay) run.restoreFrom(replay.prev, replay.from);
     this.runs.set(id, run);
     run.start();
     return run.state;

@@ -1,7 +1,7 @@
 /** What a workflow run looks like from outside: its status and each step's, as the API returns them. */
 import type { ExitReport } from '../protocol/schema.js';
 
-export type StepStatus = 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'skipped' | 'cancelled';
+export type StepStatus = 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'skipped' | 'cancelled' | 'restored';
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled' | 'interrupted';
 
 export interface StepState {
@@ -28,6 +28,8 @@ export interface RunState {
   peakParallel: number;
   steps: StepState[];
   error: string | null;
+  /** a replay: the run it re-runs, and the step it re-runs from */
+  replayOf: { run: string; from: string } | null;
 }
 
 export type RunEvent = { type: 'step'; run: string; step: StepState } | { type: 'run'; run: string; status: RunStatus; error: string | null };

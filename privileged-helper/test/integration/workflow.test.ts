@@ -127,6 +127,42 @@ steps:
     expect(fs.readFileSync(path.join(dir, 'order'), 'utf8').trim().split('\n')).toEqual(['crit', 'n1', 'bg1', 'bg2']);
   });
 
+  it('replays from a middle step with edited input: only it and later steps run again', async () => {
+    fs.rmSync(path.join(dir, 'count'), { force: true });
+    const yaml = `version: 1
+name: replay
+defaults:
+  mounts: ["${dir}:/shared"]
+steps:
+  first:
+    run: echo first >> /shared/count; echo one > v
+    outputs: [v]
+  middle:
+    needs: [first]
+    run: echo middle >> /shared/count; echo "$(cat /in/first/v)-\${GREETING:-hello}" > v
+    outputs: [v]
+  last:
+    needs: [middle]
+    run: echo last >> /shared/count; cp /in/middle/v result
+    outputs: [result]
+`;
+    const r1 = await run('replay', yaml);
+    expect(r1.status).toBe('succeeded');
+    const r2 = await client.call('workflow.replay', { run: r1.id, from: 'middle', env: { GREETING: 'edited' } });
+    expect(r2.replayOf).toEqual({ run: r1.id, from: 'middle' });
+    let final = r2;
+    while (final.status === 'running') {
+      await sleep(50);
+      final = await client.call('workflow.get', { run: r2.id });
+    }
+    expect(final.status).toBe('succeeded');
+    expect(final.steps.map((s) => `${s.id}:${s.status}`)).toEqual(['first:restored', 'middle:succeeded', 'last:succeeded']);
+    expect(fs.readFileSync(path.join(dir, 'count'), 'utf8').trim().split('\n')).toEqual(['first', 'middle', 'last', 'middle', 'last']);
+    const result = (id: string) => fs.readFileSync(path.join(helper.env.AI_SANDBOX_STATE_ROOT!, 'runs', 'daemon', id, 'last', 'out', 'result'), 'utf8').trim();
+    expect(result(r1.id)).toBe('one-hello');
+    expect(result(r2.id)).toBe('one-edited');
+  });
+
   it('refuses an invalid workflow with positions, and leaves nothing behind', async () => {
     const err = await client.call('workflow.start', { text: 'version: 1\nname: x\nsteps:\n  a:\n    run: echo hi\n    needs: [nope]\n', file: '/tmp/x.yaml' }).catch((e: Error) => e);
     expect(String(err)).toMatch(/x.yaml:6:\d+: .*"nope" names no step/);

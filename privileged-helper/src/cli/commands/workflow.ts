@@ -12,12 +12,15 @@ export const WORKFLOW_HELP = `usage: ai-sandbox workflow validate FILE [--json]
        ai-sandbox workflow run FILE [--json]
        ai-sandbox workflow list [--json]
        ai-sandbox workflow show RUN [--json]
+       ai-sandbox workflow replay RUN --from STEP [--set KEY=VALUE]...
        ai-sandbox workflow cancel RUN
 
 validate checks a workflow file without running it (no helper needed): prints "ok: N steps, M levels"
 and what would run at each level, or every problem as FILE:LINE:COL: message, and exits 2.
 run starts it and prints a line per step as its status changes (with --json, one JSON event per
-line); it exits 0 when every step succeeded, 1 otherwise. With no helper running, run starts an
+line); it exits 0 when every step succeeded, 1 otherwise. replay re-runs a finished run from STEP: the
+steps before it are restored with their outputs, not executed; --set gives STEP edited environment
+variables; a new run, linked to the old one. With no helper running, run starts an
 embedded one (root only). The file format: docs/workflow.md; editor completion: docs/workflow.schema.json.`;
 
 function size(bytes: number): string {
@@ -53,7 +56,7 @@ async function validateCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
-const MARK: Record<StepState['status'], string> = { queued: '·', running: '▶', retrying: '↻', succeeded: '✓', failed: '✗', skipped: '-', cancelled: '■' };
+const MARK: Record<StepState['status'], string> = { queued: '·', running: '▶', retrying: '↻', succeeded: '✓', failed: '✗', skipped: '-', cancelled: '■', restored: '↺' };
 
 function stepLine(s: StepState): string {
   const secs = s.durationMs !== null ? ` ${(s.durationMs / 1000).toFixed(2)}s` : '';
@@ -81,28 +84,42 @@ async function runCommand(argv: string[]): Promise<number> {
     return 2;
   }
   const json = p.flags.has('--json');
-  return withSession(connectOrEmbed, async (s) => {
-    const run = await s.client.call('workflow.start', { text: fs.readFileSync(file, 'utf8'), file });
-    if (!json) process.stdout.write(`run ${run.id}: ${run.workflow}, ${run.steps.length} steps\n`);
-    const { stream } = await s.client.call('workflow.watch', { run: run.id });
-    const seen = new Map<string, string>();
-    const final = await new Promise<RunState['status']>((resolve) => {
-      s.client.onStream(stream, (f) => {
-        const e = f.event;
-        if (e?.type !== 'workflow') return;
-        if (json) process.stdout.write(`${JSON.stringify(e.event)}\n`);
-        if (e.event.type === 'step') {
-          const line = stepLine(e.event.step);
-          if (!json && seen.get(e.event.step.id) !== line && e.event.step.status !== 'queued') process.stdout.write(`${line}\n`);
-          seen.set(e.event.step.id, line);
-        } else {
-          if (!json) process.stdout.write(`run ${run.id} ${e.event.status}${e.event.error ? `: ${e.event.error}` : ''}\n`);
-          resolve(e.event.status);
-        }
-      });
+  return withSession(connectOrEmbed, async (s) => follow(s, await s.client.call('workflow.start', { text: fs.readFileSync(file, 'utf8'), file }), json));
+}
+
+/** Print a run's progress until it ends; exit status 0 when it succeeded. */
+async function follow(s: Session, run: RunState, json: boolean): Promise<number> {
+  if (!json) process.stdout.write(`run ${run.id}: ${run.workflow}, ${run.steps.length} steps${run.replayOf ? ` (replay of ${run.replayOf.run} from ${run.replayOf.from})` : ''}\n`);
+  const { stream } = await s.client.call('workflow.watch', { run: run.id });
+  const seen = new Map<string, string>();
+  const final = await new Promise<RunState['status']>((resolve) => {
+    s.client.onStream(stream, (f) => {
+      const e = f.event;
+      if (e?.type !== 'workflow') return;
+      if (json) process.stdout.write(`${JSON.stringify(e.event)}\n`);
+      if (e.event.type === 'step') {
+        const line = stepLine(e.event.step);
+        if (!json && seen.get(e.event.step.id) !== line && e.event.step.status !== 'queued') process.stdout.write(`${line}\n`);
+        seen.set(e.event.step.id, line);
+      } else {
+        if (!json) process.stdout.write(`run ${run.id} ${e.event.status}${e.event.error ? `: ${e.event.error}` : ''}\n`);
+        resolve(e.event.status);
+      }
     });
-    return final === 'succeeded' ? 0 : 1;
   });
+  return final === 'succeeded' ? 0 : 1;
+}
+
+async function replayCommand(argv: string[]): Promise<number> {
+  const p = parseArgs(argv, { '--from': { value: true }, '--set': { value: true, repeat: true }, '--json': { value: false } });
+  if (p.positionals.length !== 1 || !p.flags.has('--from')) throw new UsageError('usage: ai-sandbox workflow replay RUN --from STEP [--set KEY=VALUE]...');
+  const env: Record<string, string> = {};
+  for (const kv of p.flags.get('--set') ?? []) {
+    const eq = kv.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--set: "${kv}" should be KEY=VALUE (an environment variable of the step)`);
+    env[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  return withSession(connectDaemon, async (s) => follow(s, await s.client.call('workflow.replay', { run: p.positionals[0]!, from: p.flags.get('--from')![0]!, env }), p.flags.has('--json')));
 }
 
 async function listCommand(argv: string[]): Promise<number> {
@@ -129,7 +146,7 @@ async function cancelCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
-const SUBCOMMANDS: Record<string, (argv: string[]) => Promise<number>> = { validate: validateCommand, run: runCommand, list: listCommand, show: showCommand, cancel: cancelCommand };
+const SUBCOMMANDS: Record<string, (argv: string[]) => Promise<number>> = { validate: validateCommand, run: runCommand, list: listCommand, show: showCommand, replay: replayCommand, cancel: cancelCommand };
 
 export async function workflowCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
