@@ -14,6 +14,8 @@ import type { Services } from '../rpc/context.js';
 import { SandboxManager } from '../sandbox/manager.js';
 import { SnapshotService } from '../snapshot/service.js';
 import { SnapshotStore } from '../snapshot/store.js';
+import { databaseFile } from '../store/db.js';
+import { RunStore } from '../store/runs.js';
 import { WorkflowEngine } from '../workflow/engine.js';
 import { buildHostSkeleton } from '../sandbox/rootfs.js';
 import { listen } from '../server/server.js';
@@ -68,7 +70,11 @@ export class Helper {
         logs: path.join(config.stateRoot, 'logs', config.instance),
       }, { warmSlots: config.warmSlots });
       const snapshots = new SnapshotService(manager, new SnapshotStore(path.join(config.stateRoot, 'snapshots')), launcher, path.join(config.stateRoot, 'logs', config.instance));
-      const workflows = new WorkflowEngine(manager, path.join(config.stateRoot, 'runs', config.instance));
+      // Only the daemon keeps run history: an embedded helper must not mark the daemon's runs interrupted.
+      const store = config.instance === 'daemon' ? RunStore.open(databaseFile(config.stateRoot)) : null;
+      const workflows = new WorkflowEngine(manager, path.join(config.stateRoot, 'runs', config.instance), store);
+      const interrupted = workflows.markInterrupted();
+      if (interrupted.length) process.stderr.write(`ai-sandbox helper: runs interrupted by the previous helper's end: ${interrupted.join(', ')} (resume with \`ai-sandbox workflow replay RUN --from STEP\`)\n`);
       const services: Services = { manager, snapshots, workflows };
       const helper = new Helper(config, services, launcher, reconciled);
       launcher.onFatal = (err) => {

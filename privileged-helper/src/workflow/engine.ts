@@ -12,6 +12,7 @@ import path from 'node:path';
 import { AppError } from '../errors/app-error.js';
 import type { ExitReport } from '../protocol/schema.js';
 import type { SandboxManager } from '../sandbox/manager.js';
+import type { RunDetail, RunStore, StepUpdate } from '../store/runs.js';
 import { SANDBOX_GID, SANDBOX_UID } from '../sandbox/rootfs.js';
 import type { RunEvent, RunState, StepState } from './run-state.js';
 import { DEFAULT_WORKDIR, type PlannedStep, type WorkflowPlan } from './plan.js';
@@ -84,6 +85,24 @@ class Run {
   private setStep(s: StepState, fields: Partial<StepState>): void {
     Object.assign(s, fields);
     this.emit({ type: 'step', run: this.state.id, step: { ...s } });
+  }
+
+  /** A finished run as the store kept it: enough to show it and to replay from it. */
+  static fromRecord(plan: WorkflowPlan, manager: SandboxManager, dir: string, detail: RunDetail): Run {
+    const run = new Run(plan, manager, dir, detail.run.id);
+    Object.assign(run.state, {
+      status: detail.run.status === 'queued' ? 'interrupted' : detail.run.status,
+      createdAt: detail.run.createdAt,
+      finishedAt: detail.run.finishedAt,
+      error: detail.run.error,
+      replayOf: detail.run.parentRunId && detail.run.replayFromStep ? { run: detail.run.parentRunId, from: detail.run.replayFromStep } : null,
+    });
+    for (const row of detail.steps) {
+      const s = run.byId.get(row.stepId);
+      if (s) Object.assign(s, { status: row.status, attempts: row.attempts, sandbox: row.sandbox, startedAt: row.startedAt, finishedAt: row.finishedAt, durationMs: row.durationMs, exit: row.exit, reason: row.reason });
+    }
+    run.resolveDone();
+    return run;
   }
 
   /**
@@ -241,6 +260,10 @@ class Run {
   }
 }
 
+function stepFields(s: StepState): StepUpdate {
+  return { status: s.status, attempts: s.attempts, sandbox: s.sandbox, startedAt: s.startedAt, finishedAt: s.finishedAt, durationMs: s.durationMs, exit: s.exit, reason: s.reason };
+}
+
 function describe(r: ExitReport): string {
   if (r.reason === 'exited') return `with exit code ${r.exitCode}`;
   if (r.reason === 'failed-to-start') return `without starting: ${r.message ?? ''}`;
@@ -250,10 +273,17 @@ function describe(r: ExitReport): string {
 export class WorkflowEngine {
   private readonly runs = new Map<string, Run>();
 
+  /** With a store, every run, step change and event is kept, so history outlives the helper. */
   constructor(
     private readonly manager: SandboxManager,
     private readonly runsRoot: string,
+    private readonly store: RunStore | null = null,
   ) {}
+
+  /** Runs a dead helper left unfinished become `interrupted` (then replay resumes them). */
+  markInterrupted(): string[] {
+    return this.store?.markInterrupted() ?? [];
+  }
 
   start(plan: WorkflowPlan): RunState {
     return this.launch(plan, null);
@@ -269,33 +299,58 @@ export class WorkflowEngine {
     const step = prev.plan.steps.find((s) => s.id === from);
     if (!step) throw new AppError('NOT_FOUND', `run ${runId} has no step ${from}: its steps are ${prev.plan.order.join(', ')}`);
     const plan: WorkflowPlan = { ...prev.plan, steps: prev.plan.steps.map((s) => (s.id === from ? { ...s, spec: { ...s.spec, env: { ...s.spec.env, ...env } } } : s)) };
-    return this.launch(plan, { prev, from });
+    return this.launch(plan, { prev, from, env });
   }
 
-  private launch(plan: WorkflowPlan, replay: { prev: Run; from: string } | null): RunState {
+  private launch(plan: WorkflowPlan, replay: { prev: Run; from: string; env: Record<string, string> } | null): RunState {
     for (const s of plan.steps) {
       if (s.network.mode !== 'none') throw new AppError('UNSUPPORTED', `step ${s.id} asks for network access, which this ai-sandbox does not run yet: write network: none`);
     }
-    const id = `r-${randomBytes(4).toString('hex')}`;
+    const id = this.store
+      ? this.store.createRun({ workflowId: this.store.createWorkflow(plan).id, plan, parentRunId: replay?.prev.state.id, replayFromStep: replay?.from, overrides: replay ? { env: replay.env } : null }).run.id
+      : `r-${randomBytes(4).toString('hex')}`;
     const run = new Run(plan, this.manager, path.join(this.runsRoot, id), id);
     if (replay) run.restoreFrom(replay.prev, replay.from);
     this.runs.set(id, run);
+    if (this.store) this.persist(run, this.store);
     run.start();
     return run.state;
   }
 
+  private persist(run: Run, store: RunStore): void {
+    const id = run.state.id;
+    store.updateRun(id, { status: 'running', startedAt: run.state.createdAt });
+    for (const s of run.state.steps) if (s.status === 'restored') store.updateStep(id, s.id, stepFields(s));
+    run.subscribe((e) => {
+      if (e.type === 'step') store.updateStep(id, e.step.id, stepFields(e.step));
+      else store.updateRun(id, { status: e.status, finishedAt: run.state.finishedAt, error: e.error });
+      store.appendEvent(id, e.type === 'step' ? e.step.id : null, e.type, e.type === 'step' ? e.step : { status: e.status, error: e.error });
+    });
+  }
+
   private run(id: string): Run {
-    const r = this.runs.get(id);
+    const r = this.runs.get(id) ?? this.fromStore(id);
     if (!r) throw new AppError('NOT_FOUND', `no workflow run ${id}: \`ai-sandbox workflow list\` shows them`);
     return r;
+  }
+
+  private fromStore(id: string): Run | undefined {
+    const detail = this.store?.getRun(id);
+    const wf = detail ? this.store!.getWorkflow(detail.run.workflowId) : null;
+    if (!detail || !wf) return undefined;
+    const run = Run.fromRecord(wf.plan, this.manager, path.join(this.runsRoot, id), detail);
+    this.runs.set(id, run);
+    return run;
   }
 
   get(id: string): RunState {
     return this.run(id).state;
   }
 
-  list(): RunState[] {
-    return [...this.runs.values()].map((r) => r.state);
+  /** Newest first; with a store, the history too. */
+  list(limit = 50): RunState[] {
+    const ids = this.store ? this.store.listRuns({ limit }).map((r) => r.id) : [...this.runs.keys()].reverse();
+    return ids.map((id) => this.run(id).state);
   }
 
   wait(id: string): Promise<RunState> {
@@ -311,8 +366,10 @@ export class WorkflowEngine {
     return this.run(id).subscribe(listener);
   }
 
-  /** Stop every run (helper shutdown). */
+  /** Stop every run (helper shutdown) and close the store. */
   async shutdown(): Promise<void> {
     await Promise.all([...this.runs.values()].map((r) => r.cancel('the helper stopped')));
+    await Promise.all([...this.runs.values()].map((r) => r.wait()));
+    this.store?.close();
   }
 }

@@ -1,7 +1,7 @@
 /** What a workflow run looks like from outside: its status and each step's, as the API returns them. */
 import type { ExitReport } from '../protocol/schema.js';
 
-export type StepStatus = 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'skipped' | 'cancelled' | 'restored';
+export type StepStatus = 'queued' | 'waiting' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'skipped' | 'cancelled' | 'restored' | 'interrupted';
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled' | 'interrupted';
 
 export interface StepState {

@@ -163,6 +163,47 @@ steps:
     expect(result(r2.id)).toBe('one-edited');
   });
 
+  it('marks a run interrupted by kill -9 of the helper, keeps its history, resumes it, leaks nothing', async () => {
+    fs.rmSync(path.join(dir, 'count'), { force: true });
+    const yaml = `version: 1
+name: crash
+defaults:
+  mounts: ["${dir}:/shared"]
+steps:
+  quick:
+    run: echo quick >> /shared/count; echo done > v
+    outputs: [v]
+  slow:
+    needs: [quick]
+    run: echo slow >> /shared/count; sleep 1000
+`;
+    const file = path.join(dir, 'crash.yaml');
+    fs.writeFileSync(file, yaml);
+    const started = await client.call('workflow.start', { text: yaml, file });
+    for (let i = 0; i < 100; i++) {
+      const r = await client.call('workflow.get', { run: started.id });
+      if (r.steps.find((s) => s.id === 'slow')?.status === 'running') break;
+      await sleep(50);
+    }
+    client.close();
+    await helper.kill9();
+    await helper.startProcess();
+    expect(helper.stderr).toContain(`runs interrupted by the previous helper's end: ${started.id}`);
+    client = await helper.client();
+    const after = await client.call('workflow.get', { run: started.id });
+    expect(after.status).toBe('interrupted');
+    expect(after.steps.map((s) => `${s.id}:${s.status}`)).toEqual(['quick:succeeded', 'slow:interrupted']);
+    expect((await client.call('workflow.list', {})).runs.map((r) => r.id)).toContain(started.id);
+    const census = await helper.settledCensus();
+    expect(census.processes).toEqual([]);
+    expect(census.cgroups).toEqual([]);
+    // resume: replay from the interrupted step; the finished one is restored, not re-run
+    const resumed = await client.call('workflow.replay', { run: started.id, from: 'slow', env: {} });
+    expect(resumed.steps.find((s) => s.id === 'quick')?.status).toBe('restored');
+    await client.call('workflow.cancel', { run: resumed.id });
+    expect(fs.readFileSync(path.join(dir, 'count'), 'utf8').trim().split('\n').filter((l) => l === 'quick')).toHaveLength(1);
+  });
+
   it('refuses an invalid workflow with positions, and leaves nothing behind', async () => {
     const err = await client.call('workflow.start', { text: 'version: 1\nname: x\nsteps:\n  a:\n    run: echo hi\n    needs: [nope]\n', file: '/tmp/x.yaml' }).catch((e: Error) => e);
     expect(String(err)).toMatch(/x.yaml:6:\d+: .*"nope" names no step/);

@@ -56,7 +56,7 @@ async function validateCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
-const MARK: Record<StepState['status'], string> = { queued: '·', running: '▶', retrying: '↻', succeeded: '✓', failed: '✗', skipped: '-', cancelled: '■', restored: '↺' };
+const MARK: Record<StepState['status'], string> = { queued: '·', running: '▶', retrying: '↻', succeeded: '✓', failed: '✗', skipped: '-', cancelled: '■', restored: '↺', waiting: '·', interrupted: '!' };
 
 function stepLine(s: StepState): string {
   const secs = s.durationMs !== null ? ` ${(s.durationMs / 1000).toFixed(2)}s` : '';
