@@ -12,7 +12,7 @@ interface Entry {
   load(): Promise<BenchModule>;
 }
 
-/** name → module. Later: workflow, network, ui, trace. */
+/** name → module. Later: network, ui, trace. */
 const BENCHMARKS: Record<string, Entry> = {
   start: {
     description: 'sandbox start latency (true, python3 -S) vs bubblewrap, unshare and a bare spawn; memory per idle sandbox at 500',
@@ -21,6 +21,10 @@ const BENCHMARKS: Record<string, Entry> = {
   snapshot: {
     description: 'CRIU checkpoint/restore of idle and 100 MB python3, fork of 10, warm-snapshot fork vs cold start of an agent',
     load: () => import('./snapshot.js'),
+  },
+  workflow: {
+    description: '10-step sequential workflow end to end, orchestration cost per step, 100 parallel steps',
+    load: () => import('./workflow.js'),
   },
 };
 
