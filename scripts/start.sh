@@ -25,9 +25,14 @@ echo "summarise the design document" | "${cli[@]}" run --memory 256M --cpus 0.5 
   --mount "$PWD/examples/hello-agent:/agent:ro" --report /tmp/ai-sandbox-example-report.json -- python3 /agent/agent.py
 echo "exit report: $(cat /tmp/ai-sandbox-example-report.json | tr -d '\n ')"
 echo
+echo "== example workflow: examples/agent-pipeline (fetch → parse → 3 analyzers in parallel → summarize)"
+"${cli[@]}" workflow run examples/agent-pipeline/workflow.yaml || true
+echo
 echo "The helper is running on $socket. In another terminal try:"
 echo "  npx --no-install ai-sandbox run -- python3 -c 'print(42)'"
 echo "  npx --no-install ai-sandbox start --name demo -- sh -c 'while sleep 1; do date; done'"
 echo "  npx --no-install ai-sandbox logs demo -f"
+echo "  npx --no-install ai-sandbox checkpoint demo --leave-running   # then: snapshots, restore, fork"
+echo "  npx --no-install ai-sandbox workflow list"
 echo "Ctrl-C stops the helper and every sandbox."
 wait $helper

@@ -124,7 +124,9 @@ export class Launcher {
   }
 
   static start(binary: string, stateDir: string): Launcher {
-    const proc = spawn(binary, ['--state-dir', stateDir], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // Its own session: a Ctrl-C at the helper's terminal is the helper's to handle (an orderly stop),
+    // not a signal that kills the launcher under it. It still ends with the helper (EOF on stdin).
+    const proc = spawn(binary, ['--state-dir', stateDir], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     return new Launcher(proc);
   }
 
