@@ -15,15 +15,9 @@ import type { ExitReport } from '../protocol/schema.js';
 import type { WorkflowPlan } from '../workflow/plan.js';
 import { openDatabase, type Db, type OpenOptions } from './db.js';
 
-export const RUN_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted'] as const;
-export type RunStatus = (typeof RUN_STATUSES)[number];
+import { RUN_STATUSES, STEP_STATUSES, type RunStatus, type StepStatus } from '../workflow/run-state.js';
 
-/**
- * `restored`: a step of a replay that was not re-executed, its result restored from the parent run's
- * snapshot. `interrupted`: the helper stopped while the step ran (see markInterrupted).
- */
-export const STEP_STATUSES = ['queued', 'waiting', 'running', 'retrying', 'succeeded', 'failed', 'skipped', 'cancelled', 'restored', 'interrupted'] as const;
-export type StepStatus = (typeof STEP_STATUSES)[number];
+export { RUN_STATUSES, STEP_STATUSES, type RunStatus, type StepStatus };
 
 /** A run that is not finished: what markInterrupted looks for at helper start. */
 const ACTIVE_RUN: readonly RunStatus[] = ['queued', 'running'];

@@ -91,7 +91,7 @@ class Run {
   static fromRecord(plan: WorkflowPlan, manager: SandboxManager, dir: string, detail: RunDetail): Run {
     const run = new Run(plan, manager, dir, detail.run.id);
     Object.assign(run.state, {
-      status: detail.run.status === 'queued' ? 'interrupted' : detail.run.status,
+      status: detail.run.status,
       createdAt: detail.run.createdAt,
       finishedAt: detail.run.finishedAt,
       error: detail.run.error,

@@ -1,8 +1,15 @@
 /** What a workflow run looks like from outside: its status and each step's, as the API returns them. */
 import type { ExitReport } from '../protocol/schema.js';
 
-export type StepStatus = 'queued' | 'waiting' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'skipped' | 'cancelled' | 'restored' | 'interrupted';
-export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled' | 'interrupted';
+export const RUN_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+
+/**
+ * `restored`: a step of a replay that was not re-executed, its result restored from the parent run.
+ * `interrupted`: the helper stopped while the step ran (the store's markInterrupted).
+ */
+export const STEP_STATUSES = ['queued', 'waiting', 'running', 'retrying', 'succeeded', 'failed', 'skipped', 'cancelled', 'restored', 'interrupted'] as const;
+export type StepStatus = (typeof STEP_STATUSES)[number];
 
 export interface StepState {
   id: string;
