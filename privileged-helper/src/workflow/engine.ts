@@ -6,6 +6,7 @@
  * and as streams (a step's stdout becomes another's stdin). A failed attempt is retried alone: the steps
  * before it are never re-run, their outputs stay on disk.
  */
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -56,7 +57,7 @@ class Run {
       createdAt: new Date().toISOString(),
       finishedAt: null,
       peakParallel: 0,
-      steps: plan.steps.map((s) => ({ id: s.id, status: 'queued', attempts: 0, sandbox: null, startedAt: null, finishedAt: null, durationMs: null, exit: null, reason: null })),
+      steps: plan.steps.map((s) => ({ id: s.id, status: 'queued', attempts: 0, sandbox: null, startedAt: null, finishedAt: null, durationMs: null, exit: null, reason: null, io: null })),
       error: null,
       replayOf: null,
     };
@@ -222,15 +223,19 @@ class Run {
       { source: out, target: step.spec.workdir ?? DEFAULT_WORKDIR, readOnly: false },
       ...step.inputs.map((i) => ({ source: this.outputDir(i.from), target: i.mountAt, readOnly: true })),
     ];
+    // `full` keeps the step's whole writable layer: the sandbox stays until it is archived
+    const full = step.snapshot === 'full';
     let resolveExit!: (r: ExitReport) => void;
     const exited = new Promise<ExitReport>((r) => (resolveExit = r));
     const log = fs.openSync(stdoutFile, 'a');
+    const input = step.stdinFrom ? fs.readFileSync(path.join(this.stepDir(step.stdinFrom), 'stdout')) : Buffer.alloc(0);
+    let report: ExitReport;
     try {
       this.setStep(s, { sandbox: name });
       await this.manager.create(
         { ...step.spec, name, pool: this.poolName, allowListen: false, mounts: step.spec.mounts ?? [], env: step.spec.env ?? {}, limits: step.spec.limits ?? {} },
         {
-          autoRemove: true,
+          autoRemove: !full,
           internalMounts,
           sink: {
             output: (fd, data) => {
@@ -243,21 +248,43 @@ class Run {
           },
         },
       );
-      const input = step.stdinFrom ? fs.readFileSync(path.join(this.stepDir(step.stdinFrom), 'stdout')) : Buffer.alloc(0);
       try {
         this.manager.write({ sandbox: name }, input, true);
       } catch {
         // it already ended (a step that reads no input can be that quick)
       }
-      return await exited;
+      report = await exited;
     } catch (err) {
       const e = AppError.from(err);
-      const r = e.details?.report as ExitReport | undefined;
-      return r ?? { exitCode: 125, signal: null, reason: 'failed-to-start', cpuMs: 0, memoryPeakBytes: 0, startMs: 0, wallMs: 0, message: e.message };
+      report = (e.details?.report as ExitReport | undefined) ?? { exitCode: 125, signal: null, reason: 'failed-to-start', cpuMs: 0, memoryPeakBytes: 0, startMs: 0, wallMs: 0, message: e.message };
     } finally {
-      await exited.catch(() => undefined).finally(() => fs.closeSync(log));
+      fs.closeSync(log);
     }
+    let snapshotBytes: number | null = null;
+    if (full && this.manager.has(name)) {
+      const archive = path.join(this.stepDir(step.id), 'upper.tar');
+      await archiveDir(path.join(this.manager.get(name).sandboxDir, 'upper'), archive).catch(() => undefined);
+      snapshotBytes = fs.existsSync(archive) ? fs.statSync(archive).size : null;
+      await this.manager.remove(name, true).catch(() => undefined);
+    }
+    this.setStep(s, { io: { stdinBytes: input.length, stdoutBytes: fs.statSync(stdoutFile).size, outputBytes: dirBytes(out), snapshotBytes } });
+    return report;
   }
+}
+
+/** Bytes of the regular files below `dir`. */
+function dirBytes(dir: string): number {
+  let n = 0;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) n += fs.statSync(path.join(e.parentPath, e.name)).size;
+  }
+  return n;
+}
+
+function archiveDir(dir: string, file: string): Promise<void> {
+  return new Promise((resolve, reject) =>
+    execFile('tar', ['--xattrs', '--xattrs-include=*', '--numeric-owner', '-C', dir, '-cf', file, '.'], (err) => (err ? reject(err) : resolve())),
+  );
 }
 
 function stepFields(s: StepState): StepUpdate {

@@ -23,6 +23,8 @@ export interface StepState {
   exit: ExitReport | null;
   /** why it was skipped, cancelled or failed, in words */
   reason: string | null;
+  /** what passed through it: stdin fed from another step, stdout kept, outputs, and the `full` snapshot */
+  io: { stdinBytes: number; stdoutBytes: number; outputBytes: number; snapshotBytes: number | null } | null;
 }
 
 export interface RunState {

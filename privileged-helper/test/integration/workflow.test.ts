@@ -42,7 +42,7 @@ describe('workflow engine', () => {
   it('passes data through a 10-step sequential pipeline', async () => {
     const steps = Array.from({ length: 10 }, (_, i) =>
       i === 0
-        ? `  s0:\n    run: echo 0 > n\n    outputs: [n]\n`
+        ? `  s0:\n    run: echo 0 > n; echo scratch > /tmp/kept\n    outputs: [n]\n    snapshot: full\n`
         : `  s${i}:\n    needs: [s${i - 1}]\n    run: echo $(( $(cat /in/s${i - 1}/n) + ${i} )) > n\n    outputs: [n]\n`,
     );
     const r = await run('seq', `version: 1\nname: seq\nsteps:\n${steps.join('')}`);
@@ -50,6 +50,11 @@ describe('workflow engine', () => {
     expect(r.steps.map((s) => s.status)).toEqual(Array(10).fill('succeeded'));
     const out = fs.readFileSync(path.join(helper.env.AI_SANDBOX_STATE_ROOT!, 'runs', 'daemon', r.id, 's9', 'out', 'n'), 'utf8');
     expect(Number(out)).toBe(45);
+    // sizes are recorded; a `full` snapshot keeps the step's whole writable layer
+    expect(r.steps[9]!.io).toMatchObject({ stdinBytes: 0, outputBytes: 3 });
+    expect(r.steps[0]!.io?.snapshotBytes).toBeGreaterThan(0);
+    const tar = fs.readFileSync(path.join(helper.env.AI_SANDBOX_STATE_ROOT!, 'runs', 'daemon', r.id, 's0', 'upper.tar'));
+    expect(tar.includes(Buffer.from('tmp/kept'))).toBe(true);
   });
 
   it('retries a failing step alone: earlier steps run exactly once', async () => {
