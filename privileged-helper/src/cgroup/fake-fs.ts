@@ -52,6 +52,18 @@ export class FakeCgroupFs implements CgroupFs {
     for (const file of [...this.files.keys()]) if (dirname(file) === path) this.files.delete(file);
   }
 
+  async mkdirAsync(path: string): Promise<void> {
+    this.mkdir(path);
+  }
+
+  async rmdirAsync(path: string): Promise<void> {
+    this.rmdir(path);
+  }
+
+  async writeAsync(path: string, value: string): Promise<void> {
+    this.write(path, value);
+  }
+
   exists(path: string): boolean {
     return this.dirs.has(path) || this.files.has(path);
   }

@@ -19,6 +19,14 @@ export interface CgroupFs {
   exists(path: string): boolean;
   /** names of the child directories (child cgroups), not the control files */
   readdir(path: string): string[];
+  /**
+   * The operations that take the kernel's cgroup mutex, off the caller's thread: on hybrid hosts a
+   * v1 migration holds that mutex for an RCU grace period (~7 ms), and a synchronous call would stall
+   * the helper's whole event loop meanwhile.
+   */
+  mkdirAsync(path: string): Promise<void>;
+  rmdirAsync(path: string): Promise<void>;
+  writeAsync(path: string, value: string): Promise<void>;
 }
 
 export const realCgroupFs: CgroupFs = {
@@ -41,6 +49,24 @@ export const realCgroupFs: CgroupFs = {
     }
   },
   rmdir: (path) => fs.rmdirSync(path),
+  mkdirAsync: async (path) => {
+    try {
+      await fs.promises.mkdir(path);
+    } catch (err) {
+      if (errnoOf(err) !== 'EEXIST') throw err;
+    }
+  },
+  rmdirAsync: (path) => fs.promises.rmdir(path),
+  writeAsync: async (path, value) => {
+    const fh = await fs.promises.open(path, fs.constants.O_WRONLY);
+    try {
+      const buf = Buffer.from(value);
+      const { bytesWritten } = await fh.write(buf, 0, buf.length);
+      if (bytesWritten !== buf.length) throw new Error(`short write to ${path}: ${bytesWritten} of ${buf.length} bytes`);
+    } finally {
+      await fh.close();
+    }
+  },
   exists: (path) => fs.existsSync(path),
   readdir: (path) =>
     fs
@@ -94,7 +120,7 @@ export const sleep = (ms: number): Promise<void> => new Promise((resolve) => set
 export async function removeCgroupDir(cgfs: CgroupFs, path: string, attempts = 10): Promise<void> {
   for (let i = 1; ; i++) {
     try {
-      cgfs.rmdir(path);
+      await cgfs.rmdirAsync(path);
       return;
     } catch (err) {
       const code = errnoOf(err);

@@ -110,15 +110,26 @@ export class HybridCgroupDriver implements CgroupDriver {
   }
 
   create(name: string, limits: CgroupLimits, pool?: string): SandboxCgroup {
+    const cg = this.planned(name, limits, pool);
+    for (const dir of Object.values(cg.dirs)) this.fs.mkdir(dir);
+    cg.setLimits(limits);
+    return cg;
+  }
+
+  async createAsync(name: string, limits: CgroupLimits, pool?: string): Promise<SandboxCgroup> {
+    const cg = this.planned(name, limits, pool);
+    for (const dir of Object.values(cg.dirs)) await this.fs.mkdirAsync(dir);
+    cg.setLimits(limits);
+    return cg;
+  }
+
+  private planned(name: string, limits: CgroupLimits, pool: string | undefined): HybridSandboxCgroup {
     validateLimits(limits);
     const rel = this.layout.sandboxRel(name, pool);
     if (pool !== undefined && !this.fs.exists(this.dirs(this.layout.poolRel(pool)).memory)) {
       throw new AppError('NOT_FOUND', `cgroup pool "${pool}" does not exist (ensurePool first)`, { details: { pool } });
     }
-    const cg = this.handle(name, pool, rel);
-    for (const dir of Object.values(cg.dirs)) this.fs.mkdir(dir);
-    cg.setLimits(limits);
-    return cg;
+    return this.handle(name, pool, rel);
   }
 
   /** a sandbox present in any hierarchy opens, so reconcile can finish removing a half-created one */
@@ -216,7 +227,7 @@ class HybridSandboxCgroup implements SandboxCgroup {
 
   async kill(): Promise<void> {
     const killFile = `${this.dirs.unified}/cgroup.kill`;
-    if (this.fs.exists(killFile)) this.fs.write(killFile, '1');
+    if (this.fs.exists(killFile)) await this.fs.writeAsync(killFile, '1');
     const deadline = Date.now() + this.killTimeoutMs;
     let round = 0;
     for (let pids = this.pids(); pids.length > 0; pids = this.pids()) {

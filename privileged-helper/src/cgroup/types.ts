@@ -52,6 +52,8 @@ export interface CgroupDriver {
   init(): void;
   /** create (or reuse, for re-adoption) the cgroup of one sandbox; with `pool`, nested inside that pool */
   create(name: string, limits: CgroupLimits, pool?: string): SandboxCgroup;
+  /** the same, with the directories made off the event loop (see CgroupFs.mkdirAsync) */
+  createAsync(name: string, limits: CgroupLimits, pool?: string): Promise<SandboxCgroup>;
   /** open an existing one without changing it (reconcile) */
   open(name: string, pool?: string): SandboxCgroup | undefined;
   /** create or update a shared pool whose limits bound the sum of its sandboxes */

@@ -87,13 +87,24 @@ export class V2CgroupDriver implements CgroupDriver {
   }
 
   create(name: string, limits: CgroupLimits, pool?: string): SandboxCgroup {
+    const { cg, dir } = this.planned(name, limits, pool);
+    this.fs.mkdir(dir);
+    cg.setLimits(limits);
+    return cg;
+  }
+
+  async createAsync(name: string, limits: CgroupLimits, pool?: string): Promise<SandboxCgroup> {
+    const { cg, dir } = this.planned(name, limits, pool);
+    await this.fs.mkdirAsync(dir);
+    cg.setLimits(limits);
+    return cg;
+  }
+
+  private planned(name: string, limits: CgroupLimits, pool: string | undefined) {
     validateLimits(limits);
     const rel = this.layout.sandboxRel(name, pool);
     if (pool !== undefined) this.requirePool(pool);
-    const cg = this.handle(name, pool, rel);
-    this.fs.mkdir(`${this.root}/${rel}`);
-    cg.setLimits(limits);
-    return cg;
+    return { cg: this.handle(name, pool, rel), dir: `${this.root}/${rel}` };
   }
 
   open(name: string, pool?: string): SandboxCgroup | undefined {
@@ -189,7 +200,7 @@ class V2SandboxCgroup implements SandboxCgroup {
     if (!this.fs.exists(this.cgroup2Path)) return;
     // cgroup.kill (5.14+) kills atomically, forks included; before it, SIGKILL in rounds until no one is left
     const hasKillFile = this.fs.exists(`${this.cgroup2Path}/cgroup.kill`);
-    if (hasKillFile) this.fs.write(`${this.cgroup2Path}/cgroup.kill`, '1');
+    if (hasKillFile) await this.fs.writeAsync(`${this.cgroup2Path}/cgroup.kill`, '1');
     const deadline = Date.now() + this.killTimeoutMs;
     let round = 0;
     while (this.populated()) {

@@ -155,7 +155,7 @@ export class SandboxManager {
         sb.cgroup = slot.cgroup;
         slot.cgroup.setLimits(limits);
       } else {
-        sb.cgroup = this.cgroups.create(name, limits, spec.pool);
+        sb.cgroup = await this.cgroups.createAsync(name, limits, spec.pool);
         fs.mkdirSync(sb.sandboxDir, { mode: 0o700 });
       }
       sb.log = new OutputLog(path.join(this.dirs.logs, `${name}.log`));

@@ -60,7 +60,7 @@ export class WarmPool {
     let cgroup: SandboxCgroup | undefined;
     const sandboxDir = path.join(this.sbRoot, name);
     try {
-      cgroup = this.cgroups.create(name, this.defaults.limits);
+      cgroup = await this.cgroups.createAsync(name, this.defaults.limits);
       const slot: WarmSlot = { launcherId: id, name, cgroup, sandboxDir };
       await this.launcher.prepare(id, { sandboxDir, tmpfsBytes: this.defaults.tmpfsBytes, cgroup2Path: cgroup.cgroup2Path, v1ProcsFiles: cgroup.v1ProcsFiles }, () => {
         // the slot's init died before it was used: forget it and give back its resources
