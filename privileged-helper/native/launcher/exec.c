@@ -18,20 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-#ifndef CLONE_PIDFD
-#define CLONE_PIDFD 0x00001000
-#endif
-#ifndef CLONE_INTO_CGROUP
-#define CLONE_INTO_CGROUP 0x200000000ULL
-#endif
 
 struct exec_args {
 	int target_pidfd;
-	int procs_fd[MAX_CGROUP_PROCS];
-	uint32_t n_procs;
+	struct cgroup_fds cg; /* the target's v1 cgroup.procs files (its CGROUP2: joined at clone3) */
 	struct cmd_spec cmd;
 };
 
@@ -42,15 +33,8 @@ static void exec_child(const struct exec_args *a)
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
 		child_fail(sfd, ST_PDEATHSIG, errno);
 	int keep[8 + MAX_CGROUP_PROCS] = { sfd, a->target_pidfd, a->cmd.in_fd, a->cmd.out_fd, a->cmd.err_fd };
-	int n = 5;
-	for (uint32_t i = 0; i < a->n_procs; i++)
-		keep[n++] = a->procs_fd[i];
-	close_fds_except(keep, n);
-	for (uint32_t i = 0; i < a->n_procs; i++) {
-		if (write_file_str(a->procs_fd[i], "0") < 0)
-			child_fail(sfd, ST_CGROUP_PROCS, errno);
-		close(a->procs_fd[i]);
-	}
+	close_fds_except(keep, cgroup_fds_keep(&a->cg, keep, 5));
+	cgroup_fds_join(&a->cg, sfd);
 	if (setns(a->target_pidfd, CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP) < 0)
 		child_fail(sfd, ST_SETNS, errno);
 	close(a->target_pidfd);
@@ -65,11 +49,12 @@ void handle_exec(uint32_t id, struct plan *pl, uint64_t recv_ns)
 {
 	const char *why = "";
 	unsigned stage = ST_PLAN;
-	int err = EINVAL, cg_fd = -1, setup[2] = { -1, -1 }, par[3] = { -1, -1, -1 }, chi[3] = { -1, -1, -1 };
+	int err = EINVAL, setup[2] = { -1, -1 }, par[3] = { -1, -1, -1 }, chi[3] = { -1, -1, -1 };
 	char **argv = NULL, **envp = NULL;
 	char *workdir = NULL;
 	struct exec_args a;
 	memset(&a, 0, sizeof a);
+	a.cg.cg2 = -1;
 
 	if (!pl->n_arg || !HAVE(pl, T_TARGET) || !HAVE(pl, T_WORKDIR) || !HAVE(pl, T_UID) || !HAVE(pl, T_GID) ||
 	    !HAVE(pl, T_FLAGS)) {
@@ -102,18 +87,9 @@ void handle_exec(uint32_t id, struct plan *pl, uint64_t recv_ns)
 		goto fail;
 	}
 	int r;
-	stage = ST_CGROUP2;
-	if ((cg_fd = open_cgroup2(t->cgroup2, &why)) < 0) {
-		err = -cg_fd;
+	if ((r = cgroup_fds_open(&a.cg, t->cgroup2, t->procs, t->n_procs, &stage, &why)) < 0) {
+		err = -r;
 		goto fail;
-	}
-	stage = ST_CGROUP_PROCS_OPEN;
-	for (uint32_t i = 0; i < t->n_procs; i++) {
-		if ((r = open_cgroup_procs(t->procs[i], &why)) < 0) {
-			err = -r;
-			goto fail;
-		}
-		a.procs_fd[a.n_procs++] = r;
 	}
 	stage = ST_PIPES;
 	if (pipe2(setup, O_CLOEXEC) < 0) {
@@ -138,7 +114,7 @@ void handle_exec(uint32_t id, struct plan *pl, uint64_t recv_ns)
 		goto fail;
 	}
 	int pidfd = -1;
-	pid_t pid = sys_clone3(CLONE_PIDFD | CLONE_INTO_CGROUP, &pidfd, cg_fd);
+	pid_t pid = sys_clone3(CLONE_PIDFD | CLONE_INTO_CGROUP, &pidfd, a.cg.cg2);
 	int clone_err = errno;
 	if (pid == 0)
 		exec_child(&a);
@@ -155,29 +131,14 @@ void handle_exec(uint32_t id, struct plan *pl, uint64_t recv_ns)
 	close(setup[1]);
 	setup[1] = -1;
 	close_stdio(chi);
-	struct sandbox *sb = sb_new(id, K_EXEC, S_SETUP);
-	if (!sb) {
-		sys_pidfd_send_signal(pidfd, SIGKILL);
-		waitpid(pid, NULL, 0);
-		close(pidfd);
+	if (!sb_start(&(struct sb_start){ .id = id, .kind = K_EXEC, .state = S_SETUP, .pid = pid, .pidfd = pidfd,
+					  .setup_fd = setup[0], .status_fd = -1, .stdio = { par[0], par[1], par[2] },
+					  .tty = tty, .recv_ns = recv_ns, .flags = t->flags })) {
 		err = ENOMEM;
 		stage = ST_CLONE3;
 		goto fail;
 	}
-	sb->pid = pid;
-	sb->pidfd = pidfd;
-	sb->setup_fd = setup[0];
-	sb->in_fd = par[0];
-	sb->out_fd = par[1];
-	sb->err_fd = par[2];
-	sb->tty = tty;
-	sb->recv_ns = recv_ns;
-	sb->flags = t->flags;
-	sb_watch(sb, sb->setup_fd, R_SETUP, EPOLLIN);
-	sb_watch(sb, sb->pidfd, R_PIDFD, EPOLLIN);
-	for (uint32_t i = 0; i < a.n_procs; i++)
-		close(a.procs_fd[i]);
-	close(cg_fd);
+	cgroup_fds_close(&a.cg);
 	free(workdir);
 	free(argv);
 	free(envp);
@@ -189,10 +150,7 @@ fail:
 			close(setup[i]);
 	close_stdio(par);
 	close_stdio(chi);
-	for (uint32_t i = 0; i < a.n_procs; i++)
-		close(a.procs_fd[i]);
-	if (cg_fd >= 0)
-		close(cg_fd);
+	cgroup_fds_close(&a.cg);
 	free(workdir);
 	free(argv);
 	free(envp);

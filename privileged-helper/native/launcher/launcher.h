@@ -13,8 +13,17 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sched.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+/* clone3 flags older headers lack (the values are ABI) */
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
 
 /* ---- protocol constants (docs/launcher-protocol.md) ---- */
 enum {
@@ -120,6 +129,8 @@ int write_all(int fd, const void *buf, size_t len);
 int close_fds_except(const int *keep, int n);
 int write_file_str(int fd, const char *s);
 pid_t sys_clone3(uint64_t flags, int *pidfd, int cgroup_fd);
+struct msghdr;
+int cmsg_take_fds(const struct msghdr *m, int *fds, int max); /* SCM_RIGHTS: first max kept, rest closed */
 int sys_pidfd_open(pid_t pid);
 int sys_pidfd_send_signal(int pidfd, int sig);
 
@@ -168,8 +179,6 @@ void handle_spawn(uint32_t id, struct plan *pl, const uint8_t *body, uint32_t le
 void handle_prepare(uint32_t id, struct plan *pl);
 void handle_exec(uint32_t id, struct plan *pl, uint64_t recv_ns);
 void handle_restore(uint32_t id, struct plan *pl, uint64_t recv_ns);
-int open_cgroup2(const char *path, const char **why);
-int open_cgroup_procs(const char *path, const char **why);
 
 /* ---- netns_pool.c ---- */
 #define NETNS_POOL_DEFAULT 8
@@ -178,6 +187,7 @@ int netns_pool_start(unsigned n); /* at startup, before any sandbox: returns the
 void netns_pool_refill(void);     /* request what the pool lacks (cheap; call when no setup runs) */
 void netns_pool_on_readable(void);
 int netns_pool_take(void);        /* a never-used netns fd (caller closes it), or -1: CLONE_NEWNET */
+bool is_netns_fd(int fd);         /* an nsfs file of a network namespace */
 void netns_pool_shutdown(void);
 
 /* ---- probe.c ---- */

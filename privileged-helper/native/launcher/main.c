@@ -173,6 +173,37 @@ struct sandbox *sb_new(uint32_t id, enum sb_kind kind, enum sb_state state)
 	return sb;
 }
 
+struct sandbox *sb_start(const struct sb_start *s)
+{
+	struct sandbox *sb = sb_new(s->id, s->kind, s->state);
+	if (!sb) { /* out of memory with a live child: kill it, nothing else we can do well */
+		sys_pidfd_send_signal(s->pidfd, SIGKILL);
+		waitpid(s->pid, NULL, 0);
+		close(s->pidfd);
+		return NULL;
+	}
+	sb->pid = s->pid;
+	sb->pidfd = s->pidfd;
+	sb->setup_fd = s->setup_fd;
+	sb->status_fd = s->status_fd;
+	sb->in_fd = s->stdio[0];
+	sb->out_fd = s->stdio[1];
+	sb->err_fd = s->stdio[2];
+	sb->tty = s->tty;
+	sb->recv_ns = s->recv_ns;
+	sb->flags = s->flags;
+	sb_note_pipes(sb); /* finds none without all four pipes (EXEC, PREPARE, TTY) */
+	/* RESTORE: the restorer's setup pipe is read once it has exited, the status pipe is the restored
+	 * init's and watched from then on */
+	if (s->state != S_RESTORING) {
+		sb_watch(sb, sb->setup_fd, R_SETUP, EPOLLIN);
+		if (sb->status_fd >= 0)
+			sb_watch(sb, sb->status_fd, R_STATUS, EPOLLIN);
+	}
+	sb_watch(sb, sb->pidfd, R_PIDFD, EPOLLIN);
+	return sb;
+}
+
 /* Is pid one of ours (a sandbox init, exec'd process, or a RESTORE's restorer)? */
 bool sb_pid_known(pid_t pid)
 {
@@ -406,6 +437,21 @@ static void on_status(struct sandbox *sb)
 	sb_close(&sb->status_fd);
 }
 
+/* Died before it ran the command: nothing may stay behind (the tmpfs of a K_SANDBOX goes), then the
+ * PREPARE's ACK or SPAWN_FAILED with the stage the setup pipe reported. */
+static void setup_died(struct sandbox *sb, bool prepare, const char *what, int st)
+{
+	if (sb->kind == K_SANDBOX && sb->dir)
+		sandbox_tmpfs_destroy(sb->dir);
+	char msg[64];
+	snprintf(msg, sizeof msg, "%s (init status %d)", what, st);
+	if (prepare)
+		ev_prepare_failed(sb->id, sb->fail_stage, sb->fail_errno, msg);
+	else
+		ev_spawn_failed(sb->id, sb->fail_stage, sb->fail_errno, msg);
+	sb_release(sb);
+}
+
 static void on_exit_(struct sandbox *sb)
 {
 	if (sb->state == S_SETUP || sb->state == S_PREPARING)
@@ -420,22 +466,12 @@ static void on_exit_(struct sandbox *sb)
 		return;
 	}
 	if (sb->ack_pending) { /* PREPARE failed or was killed before READY: nothing may stay behind */
-		if (sb->dir)
-			sandbox_tmpfs_destroy(sb->dir);
-		char msg[64];
-		snprintf(msg, sizeof msg, "init died before READY (init status %d)", st);
-		ev_prepare_failed(sb->id, sb->fail_stage, sb->fail_errno, msg);
-		sb_release(sb);
+		setup_died(sb, true, "init died before READY", st);
 		return;
 	}
 	/* S_READY: a warm slot killed while waiting ends like a sandbox (EXIT, tmpfs kept) */
 	if (sb->state != S_RUNNING && sb->state != S_READY) {
-		if (sb->kind == K_SANDBOX && sb->dir)
-			sandbox_tmpfs_destroy(sb->dir);
-		char msg[64];
-		snprintf(msg, sizeof msg, "setup failed (init status %d)", st);
-		ev_spawn_failed(sb->id, sb->fail_stage, sb->fail_errno, msg);
-		sb_release(sb);
+		setup_died(sb, false, "setup failed", st);
 		return;
 	}
 	if (sb->status_fd >= 0)

@@ -269,7 +269,9 @@ void sandbox_tmpfs_destroy(const char *dir)
 
 /* ------------------------------------------------------------------ control requests */
 
-int do_cleanup(struct str s, const char **why)
+/* UMOUNT: detach any mount at a path under <state-dir>/sb. CLEANUP: SANDBOX_DIR (a direct child of
+ * <state-dir>/sb) unmounted if it still is, then removed; already gone is fine. */
+static int sb_umount(struct str s, bool cleanup, const char **why)
 {
 	char *p = str_dup0(s), *real = NULL;
 	if (!p)
@@ -278,16 +280,13 @@ int do_cleanup(struct str s, const char **why)
 	free(p);
 	if (r < 0)
 		return r;
-	if (strrchr(real, '/') - real != (long)strlen(G.sb_dir)) {
+	if (cleanup && strrchr(real, '/') - real != (long)strlen(G.sb_dir)) {
 		*why = "SANDBOX_DIR is not a direct child of <state-dir>/sb";
-		free(real);
-		return -EPERM;
-	}
-	r = 0;
-	if (umount2(real, MNT_DETACH | UMOUNT_NOFOLLOW) < 0 && errno != EINVAL && errno != ENOENT) {
+		r = -EPERM;
+	} else if (umount2(real, MNT_DETACH | UMOUNT_NOFOLLOW) < 0 && (!cleanup || (errno != EINVAL && errno != ENOENT))) {
 		r = -errno;
 		*why = "umount";
-	} else if (rmdir(real) < 0 && errno != ENOENT) {
+	} else if (cleanup && rmdir(real) < 0 && errno != ENOENT) {
 		r = -errno;
 		*why = "rmdir";
 	}
@@ -295,21 +294,8 @@ int do_cleanup(struct str s, const char **why)
 	return r;
 }
 
-int do_umount(struct str s, const char **why)
-{
-	char *p = str_dup0(s), *real = NULL;
-	if (!p)
-		return -ENOMEM;
-	int r = path_under(p, G.sb_dir, &real, why);
-	free(p);
-	if (r < 0)
-		return r;
-	r = umount2(real, MNT_DETACH | UMOUNT_NOFOLLOW) < 0 ? -errno : 0;
-	if (r)
-		*why = "umount";
-	free(real);
-	return r;
-}
+int do_cleanup(struct str s, const char **why) { return sb_umount(s, true, why); }
+int do_umount(struct str s, const char **why) { return sb_umount(s, false, why); }
 
 /* Whiteouts and opaque dirs need mknod / trusted.* xattrs, which the Node helper cannot do. Missing
  * parents are created (0755) so the helper can mark paths of a skeleton it is still building. */
@@ -614,6 +600,16 @@ static void mount_dev(int rootfd, int setup_fd)
 	close(dev);
 }
 
+/* <dir>/<rel> as a directory fd (the last component not followed), or -errno */
+static int open_dir_in(const char *dir, const char *rel, int flags)
+{
+	char p[PATH_MAX];
+	if ((size_t)snprintf(p, sizeof p, "%s/%s", dir, rel) >= sizeof p)
+		return -ENAMETOOLONG;
+	int fd = open(p, flags | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
 static const struct { const char *name; unsigned maj, min; } dev_nodes[] = {
 	{ "null", 1, 3 }, { "zero", 1, 5 }, { "full", 1, 7 }, { "random", 1, 8 }, { "urandom", 1, 9 }, { "tty", 5, 0 },
 };
@@ -623,12 +619,9 @@ static const struct { const char *name; unsigned maj, min; } dev_nodes[] = {
  * these nodes open nothing there. */
 int sandbox_upper_dev(const char *dir)
 {
-	char p[PATH_MAX];
-	if ((size_t)snprintf(p, sizeof p, "%s/upper", dir) >= sizeof p)
-		return -ENAMETOOLONG;
-	int up = open(p, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int up = open_dir_in(dir, "upper", O_PATH);
 	if (up < 0)
-		return -errno;
+		return up;
 	int r = mkdirat(up, "dev", 0755) < 0 ? -errno : 0;
 	int dev = r ? -1 : openat(up, "dev", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	close(up);
@@ -694,12 +687,9 @@ static int dev_tree_ok(int dfd, int depth)
 
 int sandbox_upper_dev_verify(const char *dir)
 {
-	char p[PATH_MAX];
-	if ((size_t)snprintf(p, sizeof p, "%s/upper/dev", dir) >= sizeof p)
-		return -ENAMETOOLONG;
-	int fd = open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = open_dir_in(dir, "upper/dev", O_RDONLY);
 	if (fd < 0)
-		return errno == ENOENT ? 0 : -errno;
+		return fd == -ENOENT ? 0 : fd;
 	return dev_tree_ok(fd, 0);
 }
 

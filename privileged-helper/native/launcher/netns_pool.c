@@ -172,7 +172,7 @@ void netns_pool_refill(void)
 	}
 }
 
-static bool is_netns_fd(int fd)
+bool is_netns_fd(int fd)
 {
 	struct statfs sf;
 	return fstatfs(fd, &sf) == 0 && sf.f_type == NSFS_MAGIC && ioctl(fd, NS_GET_NSTYPE) == CLONE_NEWNET;
@@ -193,19 +193,7 @@ void netns_pool_on_readable(void)
 			return;
 		}
 		int got = -1;
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
-			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-				continue;
-			size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			for (size_t i = 0; i < k; i++) {
-				int fd;
-				memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-				if (got < 0)
-					got = fd;
-				else
-					close(fd); /* never more than one: do not leak extras */
-			}
-		}
+		cmsg_take_fds(&m, &got, 1); /* never more than one: extras are closed */
 		if (inflight)
 			inflight--;
 		if (got >= 0 && (m.msg_flags & MSG_CTRUNC || !is_netns_fd(got))) {

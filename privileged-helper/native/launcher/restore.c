@@ -2,8 +2,8 @@
  * RESTORE: continue a CRIU image set (dumped from a sandbox's init by the helper) as a new sandbox
  * that the launcher owns exactly like a SPAWNed one (OUTPUT / STDIN / KILL / EXIT / EXEC work the same).
  *
- * Launcher side: validate, mount the tmpfs (upper/ work/ root/), create new stdio + status pipes (our
- * ends kept as for SPAWN), and clone3 a *restorer* into CGROUP2 (CLONE_INTO_CGROUP). The restorer
+ * Launcher side: validate, mount the tmpfs (upper/ work/ root/) and create the status pipe (hostsetup.c,
+ * as for SPAWN, minus the init binary), create new stdio pipes (our ends kept as for SPAWN), and clone3 a *restorer* into CGROUP2 (CLONE_INTO_CGROUP). The restorer
  * joins the v1 CGROUP_PROCS, extracts UPPER_ARCHIVE into upper/ (tar), checks the archive's
  * /.ai-sandbox/init is our init binary, unshares a private mount namespace (rslave) and mounts the
  * fresh overlay on root/ there (the host never sees it), puts the new pipes' sandbox ends on fds
@@ -49,13 +49,6 @@
 #include <poll.h>
 #include <unistd.h>
 
-#ifndef CLONE_PIDFD
-#define CLONE_PIDFD 0x00001000
-#endif
-#ifndef CLONE_INTO_CGROUP
-#define CLONE_INTO_CGROUP 0x200000000ULL
-#endif
-
 #define INHERIT_FD0 100 /* criu sees stdin, stdout, stderr, status pipe on 100..103 */
 #define NETNS_FD 104    /* and with NET_KEY the fresh network namespace on 104 */
 #define PIDFILE "restore.pid"
@@ -65,8 +58,7 @@ struct restorer_args {
 	int setup_w, pipe[4]; /* the new pipes' sandbox ends: stdin read, stdout/stderr/status write */
 	int netns_fd;         /* NET_KEY: a pooled netns, or -1 (NET_KEY: make one; none: criu restores the image's) */
 	bool net_key;
-	int procs_fd[MAX_CGROUP_PROCS];
-	uint32_t n_procs;
+	struct cgroup_fds cg; /* the v1 cgroup.procs files to join (CGROUP2: joined at clone3) */
 	const char *dir, *archive, *overlay_opts, *criu;
 	char **criu_argv;
 };
@@ -193,9 +185,10 @@ static int restore_paths_check(const char *images, const char *archive, const ch
 	return 0;
 }
 
-static void restorer_main(struct restorer_args *a) __attribute__((noreturn));
-static void restorer_main(struct restorer_args *a)
+static void restorer_main(void *arg) __attribute__((noreturn));
+static void restorer_main(void *arg)
 {
+	struct restorer_args *a = arg;
 	int sfd = a->setup_w;
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
 		child_fail(sfd, ST_PDEATHSIG, errno);
@@ -206,20 +199,13 @@ static void restorer_main(struct restorer_args *a)
 	 * pipes and must not reach them */
 	int keep[8 + MAX_CGROUP_PROCS] = { 2, sfd, a->pipe[0], a->pipe[1], a->pipe[2], a->pipe[3], initbin_fd(),
 					   a->netns_fd };
-	int n = a->netns_fd >= 0 ? 8 : 7;
-	for (uint32_t i = 0; i < a->n_procs; i++)
-		keep[n++] = a->procs_fd[i];
-	close_fds_except(keep, n);
+	close_fds_except(keep, cgroup_fds_keep(&a->cg, keep, a->netns_fd >= 0 ? 8 : 7));
 	int nul = open("/dev/null", O_RDWR);
 	if (nul < 0 || dup2(nul, 0) < 0 || dup2(nul, 1) < 0)
 		child_fail(sfd, ST_STDIO, errno);
 	if (nul > 2)
 		close(nul);
-	for (uint32_t i = 0; i < a->n_procs; i++) {
-		if (write_file_str(a->procs_fd[i], "0") < 0)
-			child_fail(sfd, ST_CGROUP_PROCS, errno);
-		close(a->procs_fd[i]);
-	}
+	cgroup_fds_join(&a->cg, sfd);
 	/* With --manage-cgroups=ignore criu leaves cgroup namespaces alone too: the restored tasks keep
 	 * ours. Rooted here, after the joins, it shows the sandbox its own cgroups as "/" like a SPAWN. */
 	if (unshare(CLONE_NEWCGROUP) < 0)
@@ -344,11 +330,11 @@ void handle_restore(uint32_t id, struct plan *pl, uint64_t recv_ns)
 {
 	const char *why = "", *inherit[4];
 	unsigned stage = ST_PLAN;
-	int err = EINVAL, r, cg_fd = -1, setup[2] = { -1, -1 }, status[2] = { -1, -1 }, par[3] = { -1, -1, -1 },
-	    chi[3] = { -1, -1, -1 };
-	char *dir = NULL, *opts = NULL, *cg2 = NULL, *images = NULL, *archive = NULL, *criu = NULL, *log = NULL,
-	     *hostname = NULL, *net_key = NULL, **procs = NULL, **externals = NULL, **argv = NULL;
-	bool mounted = false;
+	int err = EINVAL, r, par[3] = { -1, -1, -1 }, chi[3] = { -1, -1, -1 };
+	char *opts = NULL, *images = NULL, *archive = NULL, *criu = NULL, *log = NULL, *hostname = NULL,
+	     *net_key = NULL, **externals = NULL, **argv = NULL;
+	struct host_setup h;
+	host_setup_init(&h);
 	struct restorer_args a;
 	memset(&a, 0, sizeof a);
 	a.netns_fd = -1;
@@ -356,166 +342,92 @@ void handle_restore(uint32_t id, struct plan *pl, uint64_t recv_ns)
 	if (sb_find(id)) {
 		err = EEXIST;
 		why = "id already in use";
-		goto fail_early;
+		goto fail;
 	}
 	if ((r = restore_plan_check(pl, inherit, &why)) < 0) {
 		err = -r;
-		goto fail_early;
+		goto fail;
 	}
 	images = str_dup0(pl->images_dir);
 	archive = str_dup0(pl->upper_archive);
 	criu = str_dup0(pl->criu);
 	log = str_dup0(pl->log);
 	hostname = str_dup0(pl->hostname);
-	cg2 = str_dup0(pl->cgroup2);
-	procs = strv_from(pl->procs, pl->n_procs);
 	externals = strv_from(pl->external, pl->n_external);
 	net_key = HAVE(pl, T_NET_KEY) ? str_dup0(pl->net_key) : NULL;
-	if (!images || !archive || !criu || !log || !hostname || !cg2 || !procs || !externals ||
-	    (HAVE(pl, T_NET_KEY) && !net_key)) {
+	if (!images || !archive || !criu || !log || !hostname || !externals || (HAVE(pl, T_NET_KEY) && !net_key)) {
 		err = ENOMEM;
-		goto fail_early;
+		goto fail;
 	}
 	if ((r = restore_paths_check(images, archive, criu, log, &why)) < 0) {
 		err = -r;
-		goto fail_early;
+		goto fail;
 	}
-	stage = ST_SANDBOX_DIR;
-	if ((r = validate_sandbox_dir(pl->sandbox_dir, &dir, &why)) < 0) {
+	if ((r = host_setup_dir(&h, pl, &stage, &why)) < 0) {
 		err = -r;
-		goto fail_early;
+		goto fail;
 	}
-	stage = ST_PLAN;
-	if (!(opts = overlay_options(pl, dir, &why)) ||
-	    !(argv = criu_argv(dir, images, log, inherit, externals, pl->n_external, net_key))) {
+	if (!(opts = overlay_options(pl, h.dir, &why)) ||
+	    !(argv = criu_argv(h.dir, images, log, inherit, externals, pl->n_external, net_key))) {
 		err = opts ? ENOMEM : EINVAL;
 		goto fail;
 	}
-	stage = ST_CGROUP2;
-	if ((cg_fd = open_cgroup2(cg2, &why)) < 0) {
-		err = -cg_fd;
-		goto fail;
-	}
-	stage = ST_CGROUP_PROCS_OPEN;
-	for (uint32_t i = 0; i < pl->n_procs; i++) {
-		if ((r = open_cgroup_procs(procs[i], &why)) < 0) {
-			err = -r;
-			goto fail;
-		}
-		a.procs_fd[a.n_procs++] = r;
-	}
-	stage = ST_MOUNT_TMPFS;
-	if ((r = sandbox_tmpfs_create(dir, pl->tmpfs_bytes)) < 0) {
+	/* no init binary copied: the archive brings one, which the restorer checks against ours */
+	if ((r = host_setup_open(&h, pl, NULL, false, &stage, &why)) < 0 ||
+	    (r = make_stdio(false, 0, 0, par, chi)) < 0) {
 		err = -r;
-		why = "tmpfs on SANDBOX_DIR";
 		goto fail;
 	}
-	mounted = true;
-	stage = ST_PIPES;
-	if (pipe2(setup, O_CLOEXEC) < 0 || pipe2(status, O_CLOEXEC) < 0 || (r = make_stdio(false, 0, 0, par, chi)) < 0) {
-		err = setup[0] < 0 || status[0] < 0 ? errno : -r;
-		goto fail;
-	}
-	fcntl(setup[0], F_SETFL, O_NONBLOCK);
-	fcntl(status[0], F_SETFL, O_NONBLOCK);
-	a.setup_w = setup[1];
+	a.setup_w = h.setup[1];
 	a.pipe[0] = chi[0];
 	a.pipe[1] = chi[1];
 	a.pipe[2] = chi[2];
-	a.pipe[3] = status[1];
-	a.dir = dir;
+	a.pipe[3] = h.status[1];
+	a.cg = h.cg;
+	a.dir = h.dir;
 	a.archive = archive;
 	a.overlay_opts = opts;
 	a.criu = criu;
 	a.criu_argv = argv;
 	a.net_key = net_key != NULL;
 	if (a.net_key)
-		a.netns_fd = netns_pool_take(); /* -1: the restorer makes one */
+		a.netns_fd = h.netns_fd = netns_pool_take(); /* -1: the restorer makes one */
 	int pidfd = -1;
-	pid_t pid = sys_clone3(CLONE_INTO_CGROUP | CLONE_PIDFD, &pidfd, cg_fd);
-	if (pid == 0)
-		restorer_main(&a);
+	pid_t pid = host_setup_clone(&h, 0, &pidfd, restorer_main, &a);
 	if (pid < 0) {
 		stage = ST_CLONE3;
-		err = errno;
+		err = -pid;
 		why = "clone3";
 		goto fail;
 	}
-	close(setup[1]);
-	close(status[1]);
-	setup[1] = status[1] = -1;
-	if (a.netns_fd >= 0)
-		close(a.netns_fd); /* the restorer's now; never reused */
-	a.netns_fd = -1;
 	close_stdio(chi);
-	struct sandbox *sb = sb_new(id, K_SANDBOX, S_RESTORING);
+	/* the setup pipe is not watched: read once the restorer has exited */
+	struct sandbox *sb = sb_start(&(struct sb_start){
+		.id = id, .kind = K_SANDBOX, .state = S_RESTORING, .pid = pid, .pidfd = pidfd, .setup_fd = h.setup[0],
+		.status_fd = h.status[0], .stdio = { par[0], par[1], par[2] }, .recv_ns = recv_ns });
 	if (!sb) {
-		sys_pidfd_send_signal(pidfd, SIGKILL);
-		waitpid(pid, NULL, 0);
-		close(pidfd);
 		err = ENOMEM;
 		stage = ST_CLONE3;
 		goto fail;
 	}
-	sb->pid = pid;
-	sb->pidfd = pidfd;
-	sb->setup_fd = setup[0]; /* not watched: read once the restorer has exited */
-	sb->status_fd = status[0];
-	sb->in_fd = par[0];
-	sb->out_fd = par[1];
-	sb->err_fd = par[2];
-	sb->recv_ns = recv_ns;
-	sb->dir = dir;
-	sb->cgroup2 = cg2;
-	sb->procs = procs;
-	sb->n_procs = pl->n_procs;
-	sb->tmpfs_bytes = pl->tmpfs_bytes;
 	sb->restore_log = log;
 	sb->restore_hostname = hostname;
-	sb_note_pipes(sb);
-	sb_watch(sb, sb->pidfd, R_PIDFD, EPOLLIN);
-	for (uint32_t i = 0; i < a.n_procs; i++)
-		close(a.procs_fd[i]);
-	close(cg_fd);
-	free(opts);
-	free(images);
-	free(archive);
-	free(criu);
-	free(externals);
-	free(net_key);
-	free(argv);
-	return;
+	log = hostname = NULL;
+	host_setup_commit(&h, sb); /* also closes the pooled netns: the restorer's now, never reused */
+	goto out;
 
 fail:
-	if (a.netns_fd >= 0)
-		close(a.netns_fd);
-	for (int i = 0; i < 2; i++) {
-		if (setup[i] >= 0)
-			close(setup[i]);
-		if (status[i] >= 0)
-			close(status[i]);
-	}
 	close_stdio(par);
 	close_stdio(chi);
-	for (uint32_t i = 0; i < a.n_procs; i++)
-		close(a.procs_fd[i]);
-	if (cg_fd >= 0)
-		close(cg_fd);
-	if (mounted)
-		sandbox_tmpfs_destroy(dir);
-	else if (dir)
-		rmdir(dir);
-fail_early:
+	host_setup_undo(&h);
 	ev_spawn_failed(id, stage, err, why);
-	free(dir);
+out:
 	free(opts);
-	free(cg2);
 	free(images);
 	free(archive);
 	free(criu);
 	free(log);
 	free(hostname);
-	free(procs);
 	free(externals);
 	free(net_key);
 	free(argv);

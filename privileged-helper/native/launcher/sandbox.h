@@ -40,6 +40,21 @@ struct sandbox {
 };
 
 struct sandbox *sb_new(uint32_t id, enum sb_kind kind, enum sb_state state);
+/* A child SPAWN, PREPARE, EXEC or RESTORE has just cloned, as the table records it. */
+struct sb_start {
+	uint32_t id;
+	enum sb_kind kind;
+	enum sb_state state;
+	pid_t pid;
+	int pidfd, setup_fd, status_fd; /* the launcher's ends; status_fd -1 for EXEC */
+	int stdio[3];                   /* launcher ends of stdin, stdout, stderr; -1 for PREPARE */
+	bool tty;
+	uint64_t recv_ns, flags;
+};
+/* Records the child and watches its pidfd (and, unless S_RESTORING, its setup and status pipes).
+ * NULL when the table cannot take it: the child is then killed and reaped, its pidfd closed, and the
+ * caller fails with ENOMEM (the other fds are still the caller's). */
+struct sandbox *sb_start(const struct sb_start *s);
 void sb_set_state(struct sandbox *sb, enum sb_state state);
 void sb_fail(struct sandbox *sb, unsigned stage, int err);
 struct sandbox *sb_find(uint32_t id);
@@ -58,4 +73,38 @@ void ev_prepare_failed(uint32_t id, unsigned stage, int err, const char *msg);
 void ev_ack(uint32_t id, int err, const char *msg);
 int make_stdio(bool tty, uint64_t rows, uint64_t cols, int parent[3], int child[3]);
 void close_stdio(int fds[3]);
+
+/* ---- hostsetup.c: the launcher side of a new sandbox (SPAWN, PREPARE, RESTORE; cgroups: EXEC) ---- */
+struct cgroup_fds {
+	int cg2;                     /* CGROUP2 directory: clone3's CLONE_INTO_CGROUP target */
+	int procs[MAX_CGROUP_PROCS]; /* v1 cgroup.procs files the child joins */
+	uint32_t n_procs;
+};
+/* -errno with *stage / *why for SPAWN_FAILED; on failure nothing stays open (c->cg2 == -1) */
+int cgroup_fds_open(struct cgroup_fds *c, const char *cgroup2, char *const *procs, uint32_t n, unsigned *stage,
+		    const char **why);
+void cgroup_fds_close(struct cgroup_fds *c);
+int cgroup_fds_keep(const struct cgroup_fds *c, int *keep, int n); /* appends the procs fds; new n */
+void cgroup_fds_join(const struct cgroup_fds *c, int setup_fd);   /* in the child; fails via child_fail */
+struct host_setup {
+	char *dir;               /* realpath of SANDBOX_DIR */
+	char *cgroup2, **procs;  /* copies of CGROUP2 / CGROUP_PROCS; with dir, the sandbox's at commit */
+	uint32_t n_procs;
+	struct cgroup_fds cg;
+	int netns_fd;            /* NETNS (checked) or a pooled namespace for the child, else -1 */
+	bool mounted;            /* the tmpfs is on dir */
+	uint64_t tmpfs_bytes;
+	int setup[2], status[2]; /* [0] the launcher's (non-blocking), [1] the child's */
+};
+void host_setup_init(struct host_setup *h);
+/* SANDBOX_DIR (validated, created) and the copies: stage ST_SANDBOX_DIR, then ST_PLAN (ENOMEM) */
+int host_setup_dir(struct host_setup *h, const struct plan *pl, unsigned *stage, const char **why);
+/* Cgroup files, NETNS (if given), tmpfs, [init binary and upper/dev], setup and status pipes */
+int host_setup_open(struct host_setup *h, const struct plan *pl, const char *netns, bool install_init,
+		    unsigned *stage, const char **why);
+/* clone3 (CLONE_INTO_CGROUP CGROUP2, CLONE_PIDFD, + flags) into child(arg), which must not return;
+ * then closes the child's pipe ends. The pid, or -errno. */
+pid_t host_setup_clone(struct host_setup *h, uint64_t flags, int *pidfd, void (*child)(void *), void *arg);
+void host_setup_commit(struct host_setup *h, struct sandbox *sb); /* dir, cgroups, tmpfs size to sb */
+void host_setup_undo(struct host_setup *h);                      /* failure: nothing left behind */
 #endif

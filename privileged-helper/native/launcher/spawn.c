@@ -4,8 +4,8 @@
  * launcher-side code and the same init up to setsid ahead of time, so the slow v1 cgroup join is off
  * the request path; the init then waits for its plan on a socketpair and continues like a cold one.
  *
- * Threat model: the plan comes from the helper and is validated here (paths via mounts.c, cgroup
- * files must be on cgroupfs, NETNS must be a network-namespace file; without NETNS the init joins a
+ * Threat model: the plan comes from the helper and is validated before use (hostsetup.c: paths via
+ * mounts.c, cgroup files must be on cgroupfs, NETNS must be a network-namespace file; without NETNS the init joins a
  * fresh, never-used namespace from netns_pool.c, or gets CLONE_NEWNET when the pool is empty, so a
  * sandbox never shares a network namespace it did not ask for). The launcher never waits for a
  * child: setup success/failure arrives on the setup pipe, which the event loop watches. The init runs
@@ -28,7 +28,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/magic.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -39,74 +38,19 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
-#ifndef CLONE_PIDFD
-#define CLONE_PIDFD 0x00001000
-#endif
-#ifndef CLONE_INTO_CGROUP
-#define CLONE_INTO_CGROUP 0x200000000ULL
-#endif
-#ifndef CGROUP2_SUPER_MAGIC
-#define CGROUP2_SUPER_MAGIC 0x63677270
-#endif
-#ifndef CGROUP_SUPER_MAGIC
-#define CGROUP_SUPER_MAGIC 0x27e0eb
-#endif
-#ifndef NSFS_MAGIC
-#define NSFS_MAGIC 0x6e736673
-#endif
 #ifndef TIOCGPTPEER
 #define TIOCGPTPEER _IO('T', 0x41)
 #endif
-#define NS_GET_NSTYPE _IO(0xb7, 0x3)
-
-int open_cgroup2(const char *path, const char **why)
-{
-	struct statfs sf;
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		*why = "open CGROUP2";
-		return -errno;
-	}
-	if (fstatfs(fd, &sf) < 0 || sf.f_type != CGROUP2_SUPER_MAGIC) {
-		close(fd);
-		*why = "CGROUP2 is not a cgroup2 directory";
-		return -EINVAL;
-	}
-	return fd;
-}
-
-int open_cgroup_procs(const char *path, const char **why)
-{
-	const char *base = strrchr(path, '/');
-	if (!base || strcmp(base, "/cgroup.procs") != 0) {
-		*why = "CGROUP_PROCS must name a cgroup.procs file";
-		return -EINVAL;
-	}
-	int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		*why = "open CGROUP_PROCS";
-		return -errno;
-	}
-	struct statfs sf;
-	if (fstatfs(fd, &sf) < 0 || (sf.f_type != CGROUP_SUPER_MAGIC && sf.f_type != CGROUP2_SUPER_MAGIC)) {
-		close(fd);
-		*why = "CGROUP_PROCS is not on a cgroup filesystem";
-		return -EINVAL;
-	}
-	return fd;
-}
 
 struct init_args {
 	int setup_w, status_w, netns_fd;
 	int plan_fd; /* warm slot (PREPARE): the init's end of the plan channel; -1 for a cold SPAWN */
-	int procs_fd[MAX_CGROUP_PROCS];
-	uint32_t n_procs;
+	struct cgroup_fds cg; /* the v1 cgroup.procs files to join (CGROUP2: joined at clone3) */
 	struct root_spec root; /* a warm slot has only .dir until its plan arrives */
 	struct cmd_spec cmd;
 };
@@ -149,20 +93,7 @@ static void init_wait_plan(struct init_args *a)
 		_exit(0); /* channel closed without a plan: the launcher is shutting down */
 	if (n < 0)
 		child_fail(sfd, ST_PLAN, errno);
-	int fds[4], nfds = 0;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < k; i++) {
-			int fd;
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-			if (nfds < 4)
-				fds[nfds++] = fd;
-			else
-				close(fd);
-		}
-	}
+	int fds[4], nfds = cmsg_take_fds(&m, fds, 4);
 	if (n != 4 || m.msg_flags & (MSG_TRUNC | MSG_CTRUNC) || total == 0 || total > MAX_FRAME)
 		child_fail(sfd, ST_PLAN, EPROTO);
 	uint8_t *buf = malloc(total);
@@ -220,9 +151,10 @@ static void init_wait_plan(struct init_args *a)
 /* Cold SPAWN: everything in `a` is known at clone3. Warm slot (a->plan_fd >= 0): the steps up to
  * setsid run at PREPARE time, then init_wait_plan fills in the rest; from there on both run the
  * same code. */
-static void init_main(struct init_args *a) __attribute__((noreturn));
-static void init_main(struct init_args *a)
+static void init_main(void *arg) __attribute__((noreturn));
+static void init_main(void *arg)
 {
+	struct init_args *a = arg;
 	int sfd = a->setup_w;
 	TMARK(1);
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
@@ -233,16 +165,9 @@ static void init_main(struct init_args *a)
 	/* G.self_pidfd stays until the re-exec: /.ai-sandbox/init checks it after setting PDEATHSIG again */
 	int keep[8 + MAX_CGROUP_PROCS] = { sfd, a->status_w, a->cmd.in_fd, a->cmd.out_fd, a->cmd.err_fd, a->netns_fd,
 					   a->plan_fd, G.self_pidfd };
-	int n = 8;
-	for (uint32_t i = 0; i < a->n_procs; i++)
-		keep[n++] = a->procs_fd[i];
-	close_fds_except(keep, n);
+	close_fds_except(keep, cgroup_fds_keep(&a->cg, keep, 8));
 	umask(0);
-	for (uint32_t i = 0; i < a->n_procs; i++) {
-		if (write_file_str(a->procs_fd[i], "0") < 0) /* "0" = the writer: us, before setup continues */
-			child_fail(sfd, ST_CGROUP_PROCS, errno);
-		close(a->procs_fd[i]);
-	}
+	cgroup_fds_join(&a->cg, sfd);
 	/* The cgroup namespace starts here, after the v1 joins, so its root is the sandbox's own cgroup in
 	 * every hierarchy (made at clone3 it would be rooted at the launcher's v1 cgroups, and the sandbox's
 	 * paths would read /../../...: confusing, and CRIU refuses to dump such a tree). */
@@ -373,8 +298,9 @@ void close_stdio(int fds[3])
 
 /*
  * Host side of SPAWN (cold) and PREPARE: validate SANDBOX_DIR, CGROUP2, CGROUP_PROCS and NETNS, mount
- * the tmpfs, create the setup and status pipes plus the stdio (SPAWN) or the plan channel (PREPARE),
- * and clone3 the init. One code path, so a warm slot's init is made exactly like a cold one. The
+ * the tmpfs, create the setup and status pipes (all hostsetup.c, shared with RESTORE) plus the stdio
+ * (SPAWN) or the plan channel (PREPARE), and clone3 the init. One code path, so a warm slot's init is
+ * made exactly like a cold one. The
  * caller has checked the plan's shape. On failure nothing is left (tmpfs unmounted, directory
  * removed) before SPAWN_FAILED / the PREPARE's ACK goes out.
  */
@@ -383,33 +309,28 @@ static void start_init(uint32_t id, struct plan *pl, uint64_t recv_ns, bool prep
 	const char *why = "";
 	unsigned stage = ST_PLAN;
 	int err = EINVAL;
-	char *dir = NULL, *opts = NULL, *hostname = NULL, *workdir = NULL, *cg2 = NULL, *netns = NULL;
-	char **argv = NULL, **envp = NULL, **procs = NULL;
-	int cg_fd = -1, setup[2] = { -1, -1 }, status[2] = { -1, -1 }, chan[2] = { -1, -1 }, par[3] = { -1, -1, -1 },
-	    chi[3] = { -1, -1, -1 };
+	char *opts = NULL, *hostname = NULL, *workdir = NULL, *netns = NULL;
+	char **argv = NULL, **envp = NULL;
+	int chan[2] = { -1, -1 }, par[3] = { -1, -1, -1 }, chi[3] = { -1, -1, -1 };
+	struct host_setup h;
+	host_setup_init(&h);
 	struct init_args a;
 	memset(&a, 0, sizeof a);
 	a.netns_fd = a.plan_fd = -1;
 	a.cmd.in_fd = a.cmd.out_fd = a.cmd.err_fd = -1;
-	bool mounted = false, tty = !prepare && (pl->flags & FLAG_TTY);
+	bool tty = !prepare && (pl->flags & FLAG_TTY);
 	int r;
 
-	stage = ST_SANDBOX_DIR;
-	if ((r = validate_sandbox_dir(pl->sandbox_dir, &dir, &why)) < 0) {
+	if ((r = host_setup_dir(&h, pl, &stage, &why)) < 0) {
 		err = -r;
 		goto fail;
 	}
-	stage = ST_PLAN;
-	cg2 = str_dup0(pl->cgroup2);
-	procs = strv_from(pl->procs, pl->n_procs);
-	if (HAVE(pl, T_NETNS))
-		netns = str_dup0(pl->netns);
-	if (!cg2 || !procs || (HAVE(pl, T_NETNS) && !netns)) {
+	if (HAVE(pl, T_NETNS) && !(netns = str_dup0(pl->netns))) {
 		err = ENOMEM;
 		goto fail;
 	}
 	if (!prepare) {
-		if (!(opts = overlay_options(pl, dir, &why)))
+		if (!(opts = overlay_options(pl, h.dir, &why)))
 			goto fail;
 		hostname = str_dup0(pl->hostname);
 		workdir = str_dup0(pl->workdir);
@@ -420,52 +341,8 @@ static void start_init(uint32_t id, struct plan *pl, uint64_t recv_ns, bool prep
 			goto fail;
 		}
 	}
-	stage = ST_CGROUP2;
-	if ((cg_fd = open_cgroup2(cg2, &why)) < 0) {
-		err = -cg_fd;
-		goto fail;
-	}
-	stage = ST_CGROUP_PROCS_OPEN;
-	for (uint32_t i = 0; i < pl->n_procs; i++) {
-		if ((r = open_cgroup_procs(procs[i], &why)) < 0) {
-			err = -r;
-			goto fail;
-		}
-		a.procs_fd[a.n_procs++] = r;
-	}
-	if (netns) {
-		stage = ST_NETNS_OPEN;
-		a.netns_fd = open(netns, O_RDONLY | O_CLOEXEC);
-		struct statfs sf;
-		if (a.netns_fd < 0 || fstatfs(a.netns_fd, &sf) < 0 || sf.f_type != NSFS_MAGIC ||
-		    ioctl(a.netns_fd, NS_GET_NSTYPE) != CLONE_NEWNET) {
-			err = a.netns_fd < 0 ? errno : EINVAL;
-			why = "NETNS is not a network namespace file";
-			goto fail;
-		}
-	}
-	stage = ST_MOUNT_TMPFS;
-	if ((r = sandbox_tmpfs_create(dir, pl->tmpfs_bytes)) < 0) {
+	if ((r = host_setup_open(&h, pl, netns, true, &stage, &why)) < 0) {
 		err = -r;
-		why = "tmpfs on SANDBOX_DIR";
-		goto fail;
-	}
-	mounted = true;
-	stage = ST_INIT_BINARY; /* before the overlay exists (a warm slot's too): lower layers cannot shadow it */
-	if ((r = initbin_install(dir)) < 0) {
-		err = -r;
-		why = "copy the init binary into upper/" SANDBOX_INIT_DIR;
-		goto fail;
-	}
-	stage = ST_MOUNT_DEV;
-	if ((r = sandbox_upper_dev(dir)) < 0) {
-		err = -r;
-		why = "create upper/dev";
-		goto fail;
-	}
-	stage = ST_PIPES;
-	if (pipe2(setup, O_CLOEXEC) < 0 || pipe2(status, O_CLOEXEC) < 0) {
-		err = errno;
 		goto fail;
 	}
 	if (prepare) {
@@ -480,81 +357,52 @@ static void start_init(uint32_t id, struct plan *pl, uint64_t recv_ns, bool prep
 		err = -r;
 		goto fail;
 	}
-	fcntl(setup[0], F_SETFL, O_NONBLOCK);
-	fcntl(status[0], F_SETFL, O_NONBLOCK);
 
-	a.setup_w = setup[1];
-	a.status_w = status[1];
+	a.setup_w = h.setup[1];
+	a.status_w = h.status[1];
 	a.plan_fd = chan[1];
-	a.root.dir = dir;
+	a.cg = h.cg;
+	a.root.dir = h.dir;
 	if (!prepare) {
-		a.root = (struct root_spec){ .dir = dir, .overlay_opts = opts, .hostname = hostname, .mounts = pl->mount,
+		a.root = (struct root_spec){ .dir = h.dir, .overlay_opts = opts, .hostname = hostname, .mounts = pl->mount,
 					     .n_mounts = pl->n_mount };
 		a.cmd = (struct cmd_spec){ .argv = argv, .envp = envp, .workdir = workdir, .uid = (uid_t)pl->uid,
 					   .gid = (gid_t)pl->gid, .tty = tty, .allow_listen = pl->flags & FLAG_ALLOW_LISTEN,
 					   .no_landlock = pl->flags & FLAG_NO_LANDLOCK, .in_fd = chi[0], .out_fd = chi[1],
-					   .err_fd = chi[2], .setup_fd = setup[1] };
+					   .err_fd = chi[2], .setup_fd = h.setup[1] };
 	}
 	/* No NETNS: a pre-created namespace from the pool saves ~1 ms of clone3 (netns_pool.c); the
 	 * init joins it exactly like a NETNS one. Empty pool: CLONE_NEWNET as before. */
-	if (a.netns_fd < 0)
-		a.netns_fd = netns_pool_take();
-	uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
-			 CLONE_INTO_CGROUP | CLONE_PIDFD | (a.netns_fd >= 0 ? 0 : CLONE_NEWNET);
+	if (h.netns_fd < 0)
+		h.netns_fd = netns_pool_take();
+	a.netns_fd = h.netns_fd;
+	uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | (a.netns_fd >= 0 ? 0 : CLONE_NEWNET);
 	int pidfd = -1;
 	TMARK(0);
-	pid_t pid = sys_clone3(flags, &pidfd, cg_fd);
-	if (pid == 0)
-		init_main(&a);
+	pid_t pid = host_setup_clone(&h, flags, &pidfd, init_main, &a);
 	if (pid < 0) {
 		stage = ST_CLONE3;
-		err = errno;
+		err = -pid;
 		why = "clone3";
 		goto fail;
 	}
-	close(setup[1]);
-	close(status[1]);
 	if (chan[1] >= 0)
 		close(chan[1]);
-	setup[1] = status[1] = chan[1] = -1;
+	chan[1] = -1;
 	close_stdio(chi);
-	struct sandbox *sb = sb_new(id, K_SANDBOX, prepare ? S_PREPARING : S_SETUP);
-	if (!sb) { /* out of memory with a live child: kill it, nothing else we can do well */
-		sys_pidfd_send_signal(pidfd, SIGKILL);
-		waitpid(pid, NULL, 0);
-		close(pidfd);
+	struct sandbox *sb = sb_start(&(struct sb_start){
+		.id = id, .kind = K_SANDBOX, .state = prepare ? S_PREPARING : S_SETUP, .pid = pid, .pidfd = pidfd,
+		.setup_fd = h.setup[0], .status_fd = h.status[0], .stdio = { par[0], par[1], par[2] }, .tty = tty,
+		.recv_ns = recv_ns, .flags = pl->flags });
+	if (!sb) {
 		err = ENOMEM;
 		stage = ST_CLONE3;
 		goto fail;
 	}
-	sb->pid = pid;
-	sb->pidfd = pidfd;
-	sb->setup_fd = setup[0];
-	sb->status_fd = status[0];
 	sb->plan_fd = chan[0];
-	sb->in_fd = par[0];
-	sb->out_fd = par[1];
-	sb->err_fd = par[2];
-	sb->tty = tty;
-	sb->recv_ns = recv_ns;
-	sb->flags = pl->flags;
 	sb->warm = sb->ack_pending = prepare;
-	sb->dir = dir;
-	sb->cgroup2 = cg2;
-	sb->procs = procs;
-	sb->n_procs = pl->n_procs;
 	sb->netns = netns;
-	sb->tmpfs_bytes = pl->tmpfs_bytes;
-	if (!prepare)
-		sb_note_pipes(sb);
-	sb_watch(sb, sb->setup_fd, R_SETUP, EPOLLIN);
-	sb_watch(sb, sb->status_fd, R_STATUS, EPOLLIN);
-	sb_watch(sb, sb->pidfd, R_PIDFD, EPOLLIN);
-	for (uint32_t i = 0; i < a.n_procs; i++)
-		close(a.procs_fd[i]);
-	if (a.netns_fd >= 0)
-		close(a.netns_fd);
-	close(cg_fd);
+	host_setup_commit(&h, sb);
 	free(opts);
 	free(hostname);
 	free(workdir);
@@ -563,40 +411,23 @@ static void start_init(uint32_t id, struct plan *pl, uint64_t recv_ns, bool prep
 	return;
 
 fail:
-	for (int i = 0; i < 2; i++) {
-		if (setup[i] >= 0)
-			close(setup[i]);
-		if (status[i] >= 0)
-			close(status[i]);
+	for (int i = 0; i < 2; i++)
 		if (chan[i] >= 0)
 			close(chan[i]);
-	}
 	close_stdio(par);
 	close_stdio(chi);
-	for (uint32_t i = 0; i < a.n_procs; i++)
-		close(a.procs_fd[i]);
-	if (a.netns_fd >= 0)
-		close(a.netns_fd);
-	if (cg_fd >= 0)
-		close(cg_fd);
-	if (mounted)
-		sandbox_tmpfs_destroy(dir);
-	else if (dir && stage != ST_SANDBOX_DIR)
-		rmdir(dir);
+	host_setup_undo(&h);
 	/* the event goes out only when nothing is left behind, so the helper may check at once */
 	if (prepare)
 		ev_prepare_failed(id, stage, err, why);
 	else
 		ev_spawn_failed(id, stage, err, why);
-	free(dir);
 	free(opts);
 	free(hostname);
 	free(workdir);
-	free(cg2);
 	free(netns);
 	free(argv);
 	free(envp);
-	free(procs);
 }
 
 void handle_prepare(uint32_t id, struct plan *pl)

@@ -6,16 +6,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
-
-#ifndef CLONE_PIDFD
-#define CLONE_PIDFD 0x00001000
-#endif
-#ifndef CLONE_INTO_CGROUP
-#define CLONE_INTO_CGROUP 0x200000000ULL
-#endif
 
 /* Our own copy: bookworm's headers have it, but older ones do not and the layout is ABI. */
 struct clone_args_v2 {
@@ -100,6 +94,27 @@ pid_t sys_clone3(uint64_t flags, int *pidfd, int cgroup_fd)
 	if (flags & CLONE_INTO_CGROUP)
 		a.cgroup = (uint64_t)cgroup_fd;
 	return (pid_t)syscall(SYS_clone3, &a, sizeof a);
+}
+
+/* The fds of a received message's SCM_RIGHTS records: the first `max` go to fds[], any beyond are
+ * closed at once so a sender cannot make us leak them. Returns how many were kept. */
+int cmsg_take_fds(const struct msghdr *m, int *fds, int max)
+{
+	int n = 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR((struct msghdr *)m, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+			if (n < max)
+				fds[n++] = fd;
+			else
+				close(fd);
+		}
+	}
+	return n;
 }
 
 int sys_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }

@@ -25,10 +25,24 @@ import type { SnapshotStore } from './store.js';
 const TAR_FLAGS = ['--xattrs', '--xattrs-include=*', '--acls', '--numeric-owner'];
 const NET_KEY = 'sandbox-net';
 
-/** The init re-executes its in-sandbox binary right after starting the command; dump only after that. */
+/**
+ * The init re-executes its in-sandbox binary right after starting the command, and the new image holds
+ * the launcher's pidfd for a moment: dump only after both.
+ */
+function initIsSettled(pid: number): boolean {
+  if (fs.readlinkSync(`/proc/${pid}/exe`) !== '/.ai-sandbox/init') return false;
+  return !fs.readdirSync(`/proc/${pid}/fd`).some((fd) => {
+    try {
+      return fs.readlinkSync(`/proc/${pid}/fd/${fd}`).includes('pidfd');
+    } catch {
+      return false;
+    }
+  });
+}
+
 async function initSettled(pid: number): Promise<void> {
   const deadline = Date.now() + 2000;
-  while (fs.readlinkSync(`/proc/${pid}/exe`) !== '/.ai-sandbox/init') {
+  while (!initIsSettled(pid)) {
     if (Date.now() > deadline) throw new AppError('SNAPSHOT_FAILED', `the sandbox init (pid ${pid}) has not settled yet: try again`, { retryable: true });
     await new Promise((r) => setTimeout(r, 5));
   }

@@ -1024,16 +1024,23 @@ def children_all(pid):
 
 
 def init_settled(init, timeout=2.0):
-    """The init re-executes the in-sandbox binary right after forking the command: wait for that."""
+    """The init re-executes the in-sandbox binary right after forking the command, and the new image
+    briefly holds the launcher's pidfd: wait until it runs that binary without it."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
-            if os.readlink('/proc/%d/exe' % init) == '/.ai-sandbox/init':
+            fds = [os.readlink('/proc/%d/fd/%s' % (init, f)) for f in os.listdir('/proc/%d/fd' % init)]
+            maps = open('/proc/%d/maps' % init).read()
+            if os.readlink('/proc/%d/exe' % init) == '/.ai-sandbox/init' and maps and not any('pidfd' in f for f in fds):
                 return init
         except OSError:
             pass
         time.sleep(0.005)
-    raise AssertionError('init %d did not re-exec /.ai-sandbox/init' % init)
+    try:
+        seen = (os.readlink('/proc/%d/exe' % init), [os.readlink('/proc/%d/fd/%s' % (init, f)) for f in os.listdir('/proc/%d/fd' % init)])
+    except OSError as e:
+        seen = e
+    raise AssertionError('init %d did not settle into /.ai-sandbox/init: %r' % (init, seen))
 
 
 @test
