@@ -99,8 +99,15 @@ export function readNumber(cgfs: CgroupFs, path: string): number {
 
 export function readPids(cgfs: CgroupFs, procsPath: string): number[] {
   if (!cgfs.exists(procsPath)) return [];
-  return cgfs
-    .read(procsPath)
+  let text: string;
+  try {
+    text = cgfs.read(procsPath);
+  } catch (err) {
+    // a cgroup being removed answers ENODEV (or is gone): it holds no process
+    if (errnoOf(err) === 'ENODEV' || errnoOf(err) === 'ENOENT') return [];
+    throw err;
+  }
+  return text
     .split('\n')
     .filter((l) => l.trim() !== '')
     .map(Number);

@@ -242,9 +242,15 @@ class HybridSandboxCgroup implements SandboxCgroup {
     }
   }
 
-  async remove(): Promise<void> {
-    if (this.pids().length > 0) await this.kill();
-    for (const dir of Object.values(this.dirs)) await removeCgroupDir(this.fs, dir);
+  private removing: Promise<void> | null = null;
+
+  /** One removal at a time: a second caller (exit handling and `rm` racing) shares the first's. */
+  remove(): Promise<void> {
+    this.removing ??= (async () => {
+      if (this.pids().length > 0) await this.kill();
+      for (const dir of Object.values(this.dirs)) await removeCgroupDir(this.fs, dir);
+    })().finally(() => (this.removing = null));
+    return this.removing;
   }
 }
 

@@ -215,10 +215,16 @@ class V2SandboxCgroup implements SandboxCgroup {
     }
   }
 
-  async remove(): Promise<void> {
-    if (!this.fs.exists(this.cgroup2Path)) return;
-    if (this.populated()) await this.kill();
-    await removeCgroupDir(this.fs, this.cgroup2Path);
+  private removing: Promise<void> | null = null;
+
+  /** One removal at a time: a second caller (exit handling and `rm` racing) shares the first's. */
+  remove(): Promise<void> {
+    this.removing ??= (async () => {
+      if (!this.fs.exists(this.cgroup2Path)) return;
+      if (this.populated()) await this.kill();
+      await removeCgroupDir(this.fs, this.cgroup2Path);
+    })().finally(() => (this.removing = null));
+    return this.removing;
   }
 
   /** cgroup.events counts descendants too, unlike cgroup.procs */

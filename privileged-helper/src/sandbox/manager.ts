@@ -139,8 +139,12 @@ export class SandboxManager {
   ): Promise<{ sandbox: Sandbox; spawned: Spawned }> {
     const name = spec.name ?? `sb-${randomBytes(4).toString('hex')}`;
     if (this.sandboxes.has(name)) throw new AppError('ALREADY_EXISTS', `a sandbox named "${name}" already exists: choose another --name or remove it with \`ai-sandbox rm ${name}\``);
-    const sandboxDir = slot?.sandboxDir ?? path.join(this.dirs.instance, 'sb', name);
-    const sb = new Sandbox(name, slot?.launcherId ?? this.nextLauncherId++, { ...spec, name }, sandboxDir, opts.autoRemove, opts.requestNs ?? process.hrtime.bigint());
+    // Host-side names (cgroup, sandbox directory) come from the launcher id, never from the user's name:
+    // a sandbox named like a warm slot (w4) must not share its cgroup or directory.
+    const launcherId = slot?.launcherId ?? this.nextLauncherId++;
+    const hostName = slot?.name ?? `s${launcherId}`;
+    const sandboxDir = slot?.sandboxDir ?? path.join(this.dirs.instance, 'sb', hostName);
+    const sb = new Sandbox(name, launcherId, { ...spec, name }, sandboxDir, opts.autoRemove, opts.requestNs ?? process.hrtime.bigint());
     sb.restoredFrom = opts.restoredFrom ?? null;
     this.sandboxes.set(name, sb);
     if (opts.sink) sb.sinks.add(opts.sink);
@@ -155,7 +159,7 @@ export class SandboxManager {
         sb.cgroup = slot.cgroup;
         slot.cgroup.setLimits(limits);
       } else {
-        sb.cgroup = await this.cgroups.createAsync(name, limits, spec.pool);
+        sb.cgroup = await this.cgroups.createAsync(hostName, limits, spec.pool);
         fs.mkdirSync(sb.sandboxDir, { mode: 0o700 });
       }
       sb.log = new OutputLog(path.join(this.dirs.logs, `${name}.log`));

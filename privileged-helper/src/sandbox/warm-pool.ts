@@ -21,6 +21,7 @@ export class WarmPool {
   private readonly ready: WarmSlot[] = [];
   private pending = 0;
   private closed = false;
+  private idleTimer: NodeJS.Timeout | null = null;
   /** after a failure, no new attempt before this time (no hot loop on a broken host) */
   private backoffUntil = 0;
 
@@ -42,7 +43,10 @@ export class WarmPool {
     const slot = this.ready.shift();
     // Refill in batches, and never inside the start that took the slot: each slot's v1 cgroup join holds
     // the kernel's cgroup mutex for an RCU grace period, but joins in quick succession share one period.
-    if (this.ready.length + this.pending <= this.size / 2) setTimeout(() => this.fill(), 0);
+    // Low: refill now. Otherwise top up once starts pause (a burst shares one refill batch).
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => this.fill(), this.ready.length + this.pending <= this.size / 2 ? 0 : 50);
+    this.idleTimer.unref();
     return slot;
   }
 
@@ -90,6 +94,7 @@ export class WarmPool {
   /** Kill every unused slot (helper shutdown). */
   async close(): Promise<void> {
     this.closed = true;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
     const slots = this.ready.splice(0);
     for (const s of slots) this.launcher.kill(s.launcherId, 9);
     await new Promise((r) => setTimeout(r, slots.length ? 20 : 0));
