@@ -43,6 +43,8 @@ class Run {
   private readonly done: Promise<void>;
   private resolveDone!: () => void;
   private timer: NodeJS.Timeout | null = null;
+  /** told when an attempt starts and ends (the store records attempts) */
+  onAttempt: (stepId: string, n: number, change: { sandbox: string } | { exit: ExitReport }) => void = () => {};
 
   constructor(
     readonly plan: WorkflowPlan,
@@ -232,6 +234,7 @@ class Run {
     let report: ExitReport;
     try {
       this.setStep(s, { sandbox: name });
+      this.onAttempt(step.id, n, { sandbox: name });
       await this.manager.create(
         { ...step.spec, name, pool: this.poolName, allowListen: false, mounts: step.spec.mounts ?? [], env: step.spec.env ?? {}, limits: step.spec.limits ?? {} },
         {
@@ -260,6 +263,7 @@ class Run {
     } finally {
       fs.closeSync(log);
     }
+    this.onAttempt(step.id, n, { exit: report });
     let snapshotBytes: number | null = null;
     if (full && this.manager.has(name)) {
       const archive = path.join(this.stepDir(step.id), 'upper.tar');
@@ -346,6 +350,10 @@ export class WorkflowEngine {
 
   private persist(run: Run, store: RunStore): void {
     const id = run.state.id;
+    run.onAttempt = (stepId, n, change) => {
+      if ('sandbox' in change) store.addAttempt(id, stepId, { sandbox: change.sandbox });
+      else store.finishAttempt(id, stepId, n, { exit: change.exit });
+    };
     store.updateRun(id, { status: 'running', startedAt: run.state.createdAt });
     for (const s of run.state.steps) if (s.status === 'restored') store.updateStep(id, s.id, stepFields(s));
     run.subscribe((e) => {

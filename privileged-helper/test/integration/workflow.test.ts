@@ -4,6 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HelperClient } from '../../src/protocol/client.js';
+import { databaseFile } from '../../src/store/db.js';
+import { RunStore } from '../../src/store/runs.js';
 import type { RunState } from '../../src/workflow/run-state.js';
 import { sleep, TestHelper } from './harness.js';
 
@@ -81,6 +83,17 @@ steps:
     const counts = fs.readFileSync(path.join(dir, 'count'), 'utf8').trim().split('\n');
     expect(counts).toEqual(['a', 'b', 'c', 'c', 'd']);
     expect(r.steps.find((s) => s.id === 'c')?.attempts).toBe(2);
+    // the daemon's history has both attempts, with how each ended
+    const store = RunStore.open(databaseFile(helper.env.AI_SANDBOX_STATE_ROOT!));
+    try {
+      const attempts = store.getRun(r.id)!.attempts.filter((a) => a.stepId === 'c');
+      expect(attempts.map((a) => [a.n, a.exit?.exitCode])).toEqual([
+        [1, 1],
+        [2, 0],
+      ]);
+    } finally {
+      store.close();
+    }
   });
 
   it('never runs more than maxParallel steps at once, and the pool memory limit holds', async () => {
