@@ -47,6 +47,7 @@ usage: ai-sandbox COMMAND [options]
   fork SNAPSHOT --count N  start N copies of a snapshot at once (--prefix)
   snapshot rm|diff         remove a snapshot, or compare two
   workflow validate FILE   check a workflow file and show its plan (no helper needed)
+  workflow run FILE        run a workflow with live progress (also: list, show, replay, cancel)
   doctor [--json]          check the kernel features sandboxes need
   helper                   run the privileged helper (root) in the foreground
 
