@@ -162,12 +162,12 @@ int host_setup_open(struct host_setup *h, const struct plan *pl, const char *net
 	}
 	h->mounted = true;
 	h->tmpfs_bytes = pl->tmpfs_bytes;
-	if (install_init) {
-		*stage = ST_INIT_BINARY; /* before the overlay exists (a warm slot's too): lower layers cannot shadow it */
-		if ((r = initbin_install(h->dir)) < 0) {
-			*why = "copy the init binary into upper/" SANDBOX_INIT_DIR;
-			return r;
-		}
+	*stage = ST_INIT_BINARY; /* the shared top lower layer (initbin.c), made once at startup */
+	if (!initbin_layer()) {
+		*why = "init binary unavailable";
+		return -initbin_err();
+	}
+	if (install_init) { /* not for RESTORE: its archive brings upper/dev, checked there */
 		*stage = ST_MOUNT_DEV;
 		if ((r = sandbox_upper_dev(h->dir)) < 0) {
 			*why = "create upper/dev";

@@ -1,6 +1,7 @@
 /*
  * build/ai-sandbox-init: what a sandbox's pid-1 init runs once the command is started. The launcher
- * copies this (static) binary into every sandbox's upper layer at /.ai-sandbox/init, and its init,
+ * copies this (static) binary once into a shared read-only layer (<state-dir>/base/init-layer, the top
+ * lower dir of every sandbox overlay, see initbin.c), seen in the sandbox as /.ai-sandbox/init; its init,
  * after forking the command, execs it as `/.ai-sandbox/init CMDPID STATUSFD [LAUNCHERPIDFD]`.
  *
  * Why: the init is a fork of the launcher and would otherwise map the launcher binary, a file on a

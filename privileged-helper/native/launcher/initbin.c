@@ -1,19 +1,24 @@
 /*
- * The in-sandbox init binary (build/ai-sandbox-init, see init.c): opened once at startup, copied into
- * each sandbox's upper layer as /.ai-sandbox/init before the overlay is mounted, and compared with
- * what a RESTORE's archive brings.
+ * The in-sandbox init binary (build/ai-sandbox-init, see init.c): opened once at startup and copied
+ * ONCE into a small read-only layer on the launcher's own tmpfs, <state-dir>/base/init-layer, holding
+ * .ai-sandbox/init and .ai-sandbox/empty. That directory is the TOP lower layer of every sandbox
+ * overlay (SPAWN, PREPARE, RESTORE), so each sandbox sees /.ai-sandbox/init without a per-sandbox copy
+ * in its tmpfs upper layer.
  *
- * Threat model: the file we copy runs as every sandbox's pid 1 (euid 0, no capabilities, no seccomp),
- * so at startup it must be a regular root-owned file nobody else may write; we keep that fd and never
- * re-open the path. In the sandbox the directory and file are root:root 0555 and FS_IMMUTABLE_FL (a
- * uid-0 command owns them but has no CAP_LINUX_IMMUTABLE, so it can neither rewrite nor swap the file
- * its init maps). An archive brought to RESTORE was written by the helper from an upper layer, but a
- * sandbox could have changed it before a launcher without the immutable flag: so its copy must be
- * byte-identical to ours, or the restore is refused (CRIU would map it as pid 1's text).
- * The same directory holds `empty/` (root:root 0555, immutable, no entries): the sandbox binds it
- * read-only over the /proc directories it masks. It lives on the sandbox's own overlay so CRIU dumps
- * those masks as bind mounts inside the root (no tmpfs to tar); a RESTORE's copy must be an empty
- * root-owned directory (or absent: an image made before it existed still has tmpfs masks).
+ * Threat model: the file runs as every sandbox's pid 1 (euid 0, no capabilities, no seccomp), so at
+ * startup it must be a regular root-owned file nobody else may write; we copy from that fd and never
+ * re-open the path. In the layer, init-layer/, .ai-sandbox/, init and empty/ are root:root 0555 and
+ * FS_IMMUTABLE_FL. A sandbox cannot write the lower layer itself (it is not in its mount namespace);
+ * on the overlay the merged inodes carry the lower inode's S_IMMUTABLE (overlayfs copies it, and keeps
+ * it across copy-up), so the VFS refuses open-for-write, truncate, chmod/chown/utimes, link, rename
+ * and unlink of init and of the directory, and any creation inside it, before overlayfs would copy
+ * anything up: a uid-0 command (no CAP_LINUX_IMMUTABLE) can neither rewrite nor shadow the file its
+ * init maps (tests: uid0_command_cannot_change_its_init). Nothing can be added to init-layer/ either
+ * (immutable), so the shared layer cannot be used to shadow paths of the image below it.
+ * A RESTORE's archive (an upper layer) may not contain any .ai-sandbox entry: it would shadow the
+ * shared layer (an opaque dir, a whiteout, or another binary that CRIU would map as pid 1's text).
+ * `empty/` (no entries) is what the sandbox binds read-only over the /proc directories it masks. It
+ * lives on the sandbox's own overlay so CRIU dumps those masks as bind mounts inside the root.
  */
 #include "launcher.h"
 #include "initloop.h"
@@ -27,7 +32,6 @@
 #include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
-#include <dirent.h>
 #include <unistd.h>
 
 static int init_fd = -1;
@@ -53,8 +57,6 @@ int initbin_open(const char *path)
 	init_size = st.st_size;
 	return 0;
 }
-
-int initbin_fd(void) { return init_fd; }
 
 /* Make a file or directory immutable; best effort where the filesystem has no such flag. */
 static void make_immutable(int fd)
@@ -90,103 +92,102 @@ static int install_at(int dfd)
 	return 0;
 }
 
-int initbin_install(const char *sandbox_dir)
+/* Clear the immutable flag of <dfd>/<name> (best effort) so a stale layer can be removed. */
+static void clear_immutable_at(int dfd, const char *name)
 {
-	if (init_fd < 0)
-		return -init_err;
-	char p[4096];
-	if ((size_t)snprintf(p, sizeof p, "%s/upper", sandbox_dir) >= sizeof p)
-		return -ENAMETOOLONG;
-	int up = open(p, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (up < 0)
-		return -errno;
-	int r = 0;
-	if (mkdirat(up, SANDBOX_INIT_DIR, 0555) < 0) {
-		r = -errno;
-		close(up);
-		return r;
+	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC), fl = 0;
+	if (fd < 0)
+		return;
+	if (ioctl(fd, FS_IOC_GETFLAGS, &fl) == 0 && (fl & FS_IMMUTABLE_FL)) {
+		fl &= ~FS_IMMUTABLE_FL;
+		(void)ioctl(fd, FS_IOC_SETFLAGS, &fl);
 	}
-	int d = openat(up, SANDBOX_INIT_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	close(up);
-	if (d < 0)
-		return -errno;
-	if (fchown(d, 0, 0) < 0 || fchmod(d, 0555) < 0 || (r = install_at(d)) < 0) {
-		r = r ? r : -errno;
-		close(d);
-		return r;
-	}
-	int e = mkdirat(d, "empty", 0555) < 0 ? -1 : openat(d, "empty", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (e < 0 || fchown(e, 0, 0) < 0 || fchmod(e, 0555) < 0) {
-		r = -errno;
-		if (e >= 0)
-			close(e);
-		close(d);
-		return r;
-	}
-	make_immutable(e);
-	close(e);
-	make_immutable(d); /* after the file is in: nothing may be added, removed or renamed */
-	close(d);
-	return 0;
+	close(fd);
 }
 
-/* RESTORE: upper/.ai-sandbox/init from the archive must be our binary, byte for byte, root-owned and
- * not writable by others; then both are made immutable like a fresh install. */
-int initbin_verify(const char *sandbox_dir)
+/* A layer left on <base> by an earlier launcher (base/ outlives us): removed and made again from the
+ * binary this launcher opened. Only the names we create are touched. */
+static int remove_stale_layer(const char *layer)
+{
+	int l = open(layer, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (l < 0)
+		return errno == ENOENT ? 0 : -errno;
+	clear_immutable_at(AT_FDCWD, layer);
+	int d = openat(l, SANDBOX_INIT_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (d >= 0) {
+		clear_immutable_at(l, SANDBOX_INIT_DIR);
+		clear_immutable_at(d, "init");
+		clear_immutable_at(d, "empty");
+		(void)unlinkat(d, "init", 0);
+		(void)unlinkat(d, "empty", AT_REMOVEDIR);
+		close(d);
+		(void)unlinkat(l, SANDBOX_INIT_DIR, AT_REMOVEDIR);
+	}
+	close(l);
+	return rmdir(layer) < 0 ? -errno : 0;
+}
+
+static char *layer_path;
+
+/* <base>/init-layer/.ai-sandbox/{init,empty}: every directory root:root 0555 and immutable, the file
+ * a copy of the binary opened by initbin_open. Made once, before any sandbox. */
+int initbin_layer_setup(const char *base_dir)
 {
 	if (init_fd < 0)
 		return -init_err;
-	char p[4096];
-	if ((size_t)snprintf(p, sizeof p, "%s/upper/" SANDBOX_INIT_DIR, sandbox_dir) >= sizeof p)
-		return -ENAMETOOLONG;
-	int d = open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (d < 0)
-		return -errno;
-	int f = openat(d, "init", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	struct stat st;
-	int r = 0;
-	if (f < 0 || fstat(f, &st) < 0) {
+	char *p = NULL;
+	if (asprintf(&p, "%s/init-layer", base_dir) < 0)
+		return -ENOMEM;
+	int r = remove_stale_layer(p), l = -1, d = -1, e = -1;
+	if (r < 0)
+		goto out;
+	if (mkdir(p, 0555) < 0 || (l = open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+	    fchown(l, 0, 0) < 0 || fchmod(l, 0555) < 0 || mkdirat(l, SANDBOX_INIT_DIR, 0555) < 0 ||
+	    (d = openat(l, SANDBOX_INIT_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+	    fchown(d, 0, 0) < 0 || fchmod(d, 0555) < 0) {
 		r = -errno;
-	} else if (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & 022) || st.st_size != init_size) {
-		r = -EPERM;
-	} else {
-		static char a[65536], b[65536];
-		for (off_t off = 0; off < init_size && !r;) {
-			size_t k = init_size - off < (off_t)sizeof a ? (size_t)(init_size - off) : sizeof a;
-			if (pread(init_fd, a, k, off) != (ssize_t)k || pread(f, b, k, off) != (ssize_t)k)
-				r = -EIO;
-			else if (memcmp(a, b, k))
-				r = -EPERM;
-			off += (off_t)k;
-		}
+		goto out;
 	}
-	int e = -1;
-	if (!r && (e = openat(d, "empty", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0) {
-		int dup = fcntl(e, F_DUPFD_CLOEXEC, 0);
-		DIR *dd = dup < 0 ? NULL : fdopendir(dup);
-		int entries = 0;
-		for (struct dirent *de; dd && (de = readdir(dd));)
-			if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-				entries++;
-		if (dd)
-			closedir(dd);
-		else if (dup >= 0)
-			close(dup);
-		if (!dd || fstat(e, &st) < 0 || st.st_uid != 0 || (st.st_mode & 022) || entries)
-			r = -EPERM;
-	} else if (!r && errno != ENOENT) {
+	if ((r = install_at(d)) < 0)
+		goto out;
+	if (mkdirat(d, "empty", 0555) < 0 || (e = openat(d, "empty", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+	    fchown(e, 0, 0) < 0 || fchmod(e, 0555) < 0) {
 		r = -errno;
+		goto out;
 	}
-	if (!r) {
-		if (e >= 0)
-			make_immutable(e);
-		make_immutable(f);
-		make_immutable(d);
-	}
+	/* after everything is in: nothing may be added, removed or renamed in any of them */
+	make_immutable(e);
+	make_immutable(d);
+	make_immutable(l);
+	layer_path = p;
+	p = NULL;
+	close(init_fd); /* the copy is what sandboxes run; the host path is never opened again */
+	init_fd = -1;
+out:
 	if (e >= 0)
 		close(e);
-	if (f >= 0)
-		close(f);
-	close(d);
+	if (d >= 0)
+		close(d);
+	if (l >= 0)
+		close(l);
+	if (r < 0)
+		init_err = -r;
+	free(p);
 	return r;
+}
+
+const char *initbin_layer(void) { return layer_path; }
+int initbin_err(void) { return init_err; }
+
+/* RESTORE: the archive's upper layer may hold no .ai-sandbox entry at all (file, directory, whiteout):
+ * the shared layer's /.ai-sandbox must be what every sandbox sees. */
+int initbin_archive_check(const char *sandbox_dir)
+{
+	char p[4096];
+	struct stat st;
+	if ((size_t)snprintf(p, sizeof p, "%s/upper/" SANDBOX_INIT_DIR, sandbox_dir) >= sizeof p)
+		return -ENAMETOOLONG;
+	if (lstat(p, &st) == 0)
+		return -EPERM;
+	return errno == ENOENT ? 0 : -errno;
 }

@@ -106,9 +106,10 @@ char **strv_from(const struct str *v, uint32_t n);
 
 /* ---- initbin.c: the in-sandbox init binary (init.c) ---- */
 int initbin_open(const char *path);            /* at startup; -errno (SPAWNs then fail "init binary") */
-int initbin_install(const char *sandbox_dir);  /* into <dir>/upper/.ai-sandbox/init, before the overlay */
-int initbin_verify(const char *sandbox_dir);   /* RESTORE: the archive's copy must be ours */
-int initbin_fd(void);                          /* a child that calls initbin_verify keeps this fd */
+int initbin_layer_setup(const char *base_dir);  /* after statedir_setup: <base>/init-layer, the top lower */
+const char *initbin_layer(void);                /* that layer's path, NULL if it could not be made */
+int initbin_err(void);                          /* why not (errno) */
+int initbin_archive_check(const char *sandbox_dir); /* RESTORE: upper/.ai-sandbox must not exist */
 
 /* ---- global launcher state ---- */
 struct globals {

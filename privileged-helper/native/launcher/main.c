@@ -804,6 +804,7 @@ int main(int argc, char **argv)
 		init_path = def ? def : "ai-sandbox-init";
 	}
 	int r = initbin_open(init_path);
+	bool init_ok = r == 0;
 	if (r < 0)
 		logmsg("init binary %s: %s (sandboxes cannot start)", init_path,
 		       r == -EPERM ? "not a root-owned executable file writable only by root" : strerror(-r));
@@ -816,6 +817,9 @@ int main(int argc, char **argv)
 		logmsg("state dir %s: %s", state, strerror(-r));
 		return 1;
 	}
+	/* one copy of it, the top lower layer of every sandbox (initbin.c) */
+	if (init_ok && (r = initbin_layer_setup(G.base_dir)) < 0)
+		logmsg("init layer %s/init-layer: %s (sandboxes cannot start)", G.base_dir, strerror(-r));
 	fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	struct epoll_event e = { .events = EPOLLIN, .data.u64 = ((uint64_t)STDIN_SLOT << 8) };

@@ -370,7 +370,8 @@ int validate_lowers(const struct plan *pl, const char **why)
 
 char *overlay_options(const struct plan *pl, const char *dir, const char **why)
 {
-	size_t n = 64 + 2 * strlen(dir);
+	const char *init_layer = initbin_layer(); /* NULL: host_setup_open fails with stage "init binary" */
+	size_t n = 64 + 2 * strlen(dir) + (init_layer ? strlen(init_layer) + 1 : 0);
 	for (uint32_t i = 0; i < pl->n_lower; i++)
 		n += pl->lower[i].len + 1;
 	if (n > 4000) { /* the kernel takes at most one page of options */
@@ -381,6 +382,8 @@ char *overlay_options(const struct plan *pl, const char *dir, const char **why)
 	if (!o)
 		return NULL;
 	w += sprintf(w, "lowerdir=");
+	if (init_layer) /* the top lower: /.ai-sandbox/{init,empty}, shared by every sandbox (initbin.c) */
+		w += sprintf(w, "%s:", init_layer);
 	for (uint32_t i = 0; i < pl->n_lower; i++) {
 		if (i)
 			*w++ = ':';

@@ -4,8 +4,8 @@
  *
  * Launcher side: validate, mount the tmpfs (upper/ work/ root/) and create the status pipe (hostsetup.c,
  * as for SPAWN, minus the init binary), create new stdio pipes (our ends kept as for SPAWN), and clone3 a *restorer* into CGROUP2 (CLONE_INTO_CGROUP). The restorer
- * joins the v1 CGROUP_PROCS, extracts UPPER_ARCHIVE into upper/ (tar), checks the archive's
- * /.ai-sandbox/init is our init binary, unshares a private mount namespace (rslave) and mounts the
+ * joins the v1 CGROUP_PROCS, extracts UPPER_ARCHIVE into upper/ (tar), refuses it if it brought any
+ * /.ai-sandbox entry (the init binary is the shared top lower layer's, initbin.c), unshares a private mount namespace (rslave) and mounts the
  * fresh overlay on root/ there (the host never sees it), puts the new pipes' sandbox ends on fds
  * 100-103 and execs `criu restore -d -S --manage-cgroups=ignore ...`. With -S (restore-sibling) criu
  * creates the restored init with CLONE_PARENT: it is the launcher's child, its restored PDEATHSIG is
@@ -21,8 +21,8 @@
  * a directory, UPPER_ARCHIVE a regular file, LOG absolute; INHERIT / EXTERNAL values in exactly the
  * forms we generate, so nothing else reaches criu's option parser). The archive and the images were
  * produced from a sandbox and may carry whatever the sandbox wrote: tar (GNU, as root) refuses
- * absolute and `..` members and defers symlinks; the init binary inside is compared byte for byte with
- * ours, its /.ai-sandbox/empty must be empty, and its upper/dev may hold no device node but the six
+ * absolute and `..` members and defers symlinks; it may hold no .ai-sandbox entry at all (which would
+ * shadow the shared, immutable init layer), and its upper/dev may hold no device node but the six
  * the launcher makes (the root overlay is nodev, /dev is not: see mount_dev). NET_KEY is checked for
  * shape like EXTERNAL keys; the namespace behind it is always one we made (pool or unshare), never a
  * path from the request, and we enter it only to raise lo. The restored processes come back with their dumped seccomp filters, namespaces, capabilities
@@ -197,9 +197,8 @@ static void restorer_main(void *arg)
 		_exit(1);
 	/* stderr (the launcher's log) stays for tar's and criu's complaints; stdin/stdout are the protocol
 	 * pipes and must not reach them */
-	int keep[8 + MAX_CGROUP_PROCS] = { 2, sfd, a->pipe[0], a->pipe[1], a->pipe[2], a->pipe[3], initbin_fd(),
-					   a->netns_fd };
-	close_fds_except(keep, cgroup_fds_keep(&a->cg, keep, a->netns_fd >= 0 ? 8 : 7));
+	int keep[8 + MAX_CGROUP_PROCS] = { 2, sfd, a->pipe[0], a->pipe[1], a->pipe[2], a->pipe[3], a->netns_fd };
+	close_fds_except(keep, cgroup_fds_keep(&a->cg, keep, a->netns_fd >= 0 ? 7 : 6));
 	int nul = open("/dev/null", O_RDWR);
 	if (nul < 0 || dup2(nul, 0) < 0 || dup2(nul, 1) < 0)
 		child_fail(sfd, ST_STDIO, errno);
@@ -228,9 +227,11 @@ static void restorer_main(void *arg)
 		child_fail(sfd, ST_ARCHIVE, errno);
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		child_fail(sfd, ST_ARCHIVE, WIFEXITED(st) && WEXITSTATUS(st) == 127 ? ENOENT : EIO);
-	int r = initbin_verify(a->dir);
+	/* the init binary is not in the archive (the shared top lower layer provides it): an archive that
+	 * brings any .ai-sandbox entry would shadow it, and is refused */
+	int r = initbin_archive_check(a->dir);
 	if (r < 0)
-		child_fail(sfd, ST_INIT_BINARY, -r);
+		child_fail(sfd, ST_ARCHIVE, -r);
 	if ((r = sandbox_upper_dev_verify(a->dir)) < 0)
 		child_fail(sfd, ST_ARCHIVE, -r);
 
@@ -372,7 +373,7 @@ void handle_restore(uint32_t id, struct plan *pl, uint64_t recv_ns)
 		err = opts ? ENOMEM : EINVAL;
 		goto fail;
 	}
-	/* no init binary copied: the archive brings one, which the restorer checks against ours */
+	/* no upper/dev made: the archive brings it; the init binary is the shared lower layer's */
 	if ((r = host_setup_open(&h, pl, NULL, false, &stage, &why)) < 0 ||
 	    (r = make_stdio(false, 0, 0, par, chi)) < 0) {
 		err = -r;

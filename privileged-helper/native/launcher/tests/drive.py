@@ -1058,12 +1058,14 @@ def init_maps_only_files_inside_the_sandbox(c):
     assert paths == {'/.ai-sandbox/init'}, paths
     assert 'ai-sandbox-launcher' not in open('/proc/%d/maps' % init).read()
     assert open('/proc/%d/status' % init).read().count('CapEff:\t0000000000000000') == 1
-    # copied into upper/ before the overlay: root-owned, 0555, immutable (lsattr shows 'i')
-    up = STATE + '/sb/' + name + '/upper/.ai-sandbox'
-    for p in (up, up + '/init'):
+    # one shared copy, the top lower layer: root-owned, 0555, immutable (lsattr shows 'i'); none in upper/
+    assert not os.path.lexists(STATE + '/sb/' + name + '/upper/.ai-sandbox')
+    lay = STATE + '/base/init-layer'
+    up = lay + '/.ai-sandbox'
+    for p in (lay, up, up + '/init', up + '/empty'):
         s = os.lstat(p)
         assert s.st_uid == 0 and s.st_gid == 0 and s.st_mode & 0o7777 == 0o555, (p, oct(s.st_mode))
-    la = subprocess.run(['lsattr', '-d', up, up + '/init'], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    la = subprocess.run(['lsattr', '-d', lay, up, up + '/init', up + '/empty'], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert all(l.split()[0].count('i') == 1 for l in la.stdout.decode().splitlines()), la.stdout
     # the command (uid 0 in another test would own it; here uid 1000) cannot replace it
     c.L.send(KILL, i, struct.pack('<Q', 15))  # still forwarded by the re-exec'd init
@@ -1404,6 +1406,18 @@ def criu_restore_of_a_corrupted_image_fails_and_leaves_nothing(c):
     c.L.pop(i)
     assert r.failed and r.failed['STAGE'] == b'archive', r
     assert not os.path.exists(STATE + '/sb/bad2') and not mounts_under(STATE + '/sb/bad2')
+    # an archive that brings a .ai-sandbox entry would shadow the shared init layer: refused
+    shadow = STATE + '/criu/shadow'
+    os.makedirs(shadow + '/.ai-sandbox', exist_ok=True)
+    shutil.copy('/bin/true', shadow + '/.ai-sandbox/init')
+    bad4 = dict(meta, tar=STATE + '/criu/shadow.tar')
+    shutil.copy(meta['tar'], bad4['tar'])
+    subprocess.run(['tar', '--numeric-owner', '-C', shadow, '-rf', bad4['tar'], './.ai-sandbox'], check=True)
+    i, _, _ = send_restore(c, 'bad4', bad4, 'bad')
+    r = Result(c.L.wait_for(i, {SPAWNED, SPAWN_FAILED}, 20))
+    c.L.pop(i)
+    assert r.failed and r.failed['STAGE'] == b'archive' and r.failed['ERRNO'] == errno.EPERM, r
+    assert not os.path.exists(STATE + '/sb/bad4') and not mounts_under(STATE + '/sb/bad4')
     for extra_pipes, ext in (({'stdin': 'pipe:[1]; rm -rf /'}, None), ({}, 'mnt[../x]:/etc/shadow')):
         m = dict(meta, pipes=dict(meta['pipes'], **extra_pipes))
         if ext:
