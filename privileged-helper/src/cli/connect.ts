@@ -50,3 +50,17 @@ export async function connectOrEmbed(): Promise<Session> {
     },
   };
 }
+
+/** Run `fn` with a session, and close it whatever happens. */
+export async function withSession<T>(connect: () => Promise<Session>, fn: (s: Session) => Promise<T>): Promise<T> {
+  const s = await connect();
+  try {
+    return await fn(s);
+  } finally {
+    await s.close();
+  }
+}
+
+export function withDaemon<T>(fn: (s: Session) => Promise<T>): Promise<T> {
+  return withSession(connectDaemon, fn);
+}

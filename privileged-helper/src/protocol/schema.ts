@@ -4,6 +4,7 @@
  * what it receives (`.strict()`). Only additive changes inside a protocol major version.
  */
 import { z } from 'zod';
+import type { CgroupStats } from '../cgroup/types.js';
 import type { RunEvent, RunState } from '../workflow/run-state.js';
 
 export const PROTOCOL_VERSION = 1;
@@ -105,14 +106,8 @@ export interface SandboxInfo {
   cgroup2Path: string | null;
 }
 
-export interface SandboxStats {
-  cpuUsageNs: number;
-  memoryCurrentBytes: number;
-  memoryPeakBytes: number;
-  oomKills: number;
-  pidsCurrent: number;
-  throttledPeriods: number;
-}
+/** A running sandbox's resource use, as its cgroup reports it. */
+export type SandboxStats = CgroupStats;
 
 const target = z.object({ sandbox: nameSchema }).strict().or(z.object({ exec: z.string().regex(/^x[0-9]+$/) }).strict());
 

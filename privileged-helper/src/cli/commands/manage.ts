@@ -1,17 +1,8 @@
 /** ps, logs, exec, stop, rm: the commands that act on sandboxes of a running helper. */
 import { parseArgs, parseDuration, one, UsageError } from '../args.js';
 import { attachOutput, forwardStdin, terminalSize } from '../attach.js';
-import { connectDaemon, type Session } from '../connect.js';
+import { withDaemon } from '../connect.js';
 import type { SandboxInfo } from '../../protocol/schema.js';
-
-async function withDaemon<T>(fn: (s: Session) => Promise<T>): Promise<T> {
-  const s = await connectDaemon();
-  try {
-    return await fn(s);
-  } finally {
-    await s.close();
-  }
-}
 
 function needName(p: { positionals: string[] }, usage: string): string {
   if (p.positionals.length !== 1) throw new UsageError(`usage: ${usage}`);

@@ -1,16 +1,7 @@
 /** checkpoint, snapshots, restore, fork, snapshot rm|diff: time travel from the command line. */
 import type { SnapshotDiffResult, SnapshotInfo } from '../../protocol/schema.js';
 import { one, parseArgs, parseNumber, UsageError } from '../args.js';
-import { connectDaemon, type Session } from '../connect.js';
-
-async function withDaemon<T>(fn: (s: Session) => Promise<T>): Promise<T> {
-  const s = await connectDaemon();
-  try {
-    return await fn(s);
-  } finally {
-    await s.close();
-  }
-}
+import { withDaemon } from '../connect.js';
 
 function mb(bytes: number): string {
   return `${(bytes / 1e6).toFixed(1)} MB`;

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { RunState, StepState } from '../../workflow/run-state.js';
-import { connectDaemon, connectOrEmbed, type Session } from '../connect.js';
+import { connectDaemon, connectOrEmbed, withSession, type Session } from '../connect.js';
 import { byPosition, formatError } from '../../workflow/errors.js';
 import { loadWorkflow } from '../../workflow/load.js';
 import type { WorkflowPlan } from '../../workflow/plan.js';
@@ -63,15 +63,6 @@ function stepLine(s: StepState): string {
   const why = s.reason ? ` — ${s.reason}` : '';
   const attempt = s.attempts > 1 ? ` (attempt ${s.attempts})` : '';
   return `${MARK[s.status]} ${s.id} ${s.status}${attempt}${secs}${why}`;
-}
-
-async function withSession<T>(connect: () => Promise<Session>, fn: (s: Session) => Promise<T>): Promise<T> {
-  const s = await connect();
-  try {
-    return await fn(s);
-  } finally {
-    await s.close();
-  }
 }
 
 async function runCommand(argv: string[]): Promise<number> {
