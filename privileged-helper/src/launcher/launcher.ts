@@ -235,10 +235,6 @@ export class Launcher {
     return this.control(Req.CLEANUP, [[Tag.SANDBOX_DIR, sandboxDir]]);
   }
 
-  umount(path: string): Promise<void> {
-    return this.control(Req.UMOUNT, [[Tag.PATH, path]]);
-  }
-
   mark(path: string, kind: 'whiteout' | 'opaque'): Promise<void> {
     return this.control(Req.MARK, [
       [Tag.PATH, path],

@@ -34,10 +34,6 @@ export class WarmPool {
     private readonly allocId: () => number,
   ) {}
 
-  get readyCount(): number {
-    return this.ready.length;
-  }
-
   /** A prepared slot, or undefined (the caller starts cold). */
   take(): WarmSlot | undefined {
     const slot = this.ready.shift();

@@ -91,12 +91,6 @@ export class SnapshotStore {
     return this.list().map(infoOf);
   }
 
-  children(id: string): string[] {
-    return this.list()
-      .filter((m) => m.parent === id)
-      .map((m) => m.id);
-  }
-
   /** Check every file against its checksum. Throws DATA_CORRUPT naming the file and offering the parent. */
   async verify(id: string): Promise<SnapshotMeta> {
     const meta = this.get(id);

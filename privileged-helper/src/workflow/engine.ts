@@ -38,7 +38,8 @@ class Run {
   readonly byId: Map<string, StepState>;
   private readonly order: Map<string, number>;
   private running = 0;
-  private stopping = false;
+  /** why the run is stopping early, and whether that makes it a failure (a failed step, the timeout) */
+  private stop: { why: string; failed: boolean } | null = null;
   private readonly listeners = new Set<Listener>();
   private readonly done: Promise<void>;
   private resolveDone!: () => void;
@@ -66,6 +67,10 @@ class Run {
     this.byId = new Map(this.state.steps.map((s) => [s.id, s]));
     this.order = new Map(plan.order.map((id, i) => [id, i]));
     this.done = new Promise((r) => (this.resolveDone = r));
+  }
+
+  private get stopping(): boolean {
+    return this.stop !== null;
   }
 
   get poolName(): string | undefined {
@@ -130,13 +135,13 @@ class Run {
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o755 });
     const pool = this.poolName;
     if (pool) this.manager.ensurePool(pool, { cpus: this.plan.pool.cpus ?? undefined, memoryBytes: this.plan.pool.memoryBytes ?? undefined });
-    if (this.plan.timeoutMs !== null) this.timer = setTimeout(() => void this.cancel(`the workflow hit its timeout of ${this.plan.timeoutMs} ms`), this.plan.timeoutMs);
+    if (this.plan.timeoutMs !== null) this.timer = setTimeout(() => void this.cancel(`the workflow hit its timeout of ${this.plan.timeoutMs} ms`, true), this.plan.timeoutMs);
     this.schedule();
   }
 
-  async cancel(why: string): Promise<void> {
+  async cancel(why: string, failed = false): Promise<void> {
     if (this.state.status !== 'running') return;
-    this.stopping = true;
+    this.stop ??= { why, failed };
     this.state.error = why;
     for (const s of this.state.steps) if (s.status === 'queued') this.setStep(s, { status: 'cancelled', reason: why });
     await Promise.all(
@@ -176,9 +181,8 @@ class Run {
 
   private finish(): void {
     if (this.timer) clearTimeout(this.timer);
-    const anyFailed = this.state.steps.some((s) => s.status === 'failed');
-    this.state.status = this.stopping && this.state.error ? (anyFailed ? 'failed' : 'cancelled') : anyFailed ? 'failed' : 'succeeded';
-    if (this.stopping && this.state.error?.includes('timeout')) this.state.status = 'failed';
+    const failed = this.stop?.failed || this.state.steps.some((s) => s.status === 'failed');
+    this.state.status = failed ? 'failed' : this.stop ? 'cancelled' : 'succeeded';
     this.state.finishedAt = new Date().toISOString();
     this.emit({ type: 'run', run: this.state.id, status: this.state.status, error: this.state.error });
     const pool = this.poolName;
@@ -202,13 +206,13 @@ class Run {
     this.running--;
     const ok = report.exitCode === 0 && !this.stopping;
     this.setStep(s, {
-      status: ok ? 'succeeded' : this.stopping && report.exitCode !== 0 && this.state.error ? 'cancelled' : 'failed',
+      status: ok ? 'succeeded' : this.stopping && report.exitCode !== 0 ? 'cancelled' : 'failed',
       finishedAt: new Date().toISOString(),
       durationMs: Date.now() - started,
       exit: report,
       reason: ok ? null : this.stopping ? this.state.error : `${describe(report)}${step.retries ? ` after ${s.attempts} attempts` : ''}`,
     });
-    if (!ok && !this.stopping && this.plan.onFailure === 'stop') void this.cancel(`step ${step.id} failed: ${describe(report)}`);
+    if (!ok && !this.stopping && this.plan.onFailure === 'stop') void this.cancel(`step ${step.id} failed: ${describe(report)}`, true);
     else this.schedule();
   }
 

@@ -31,12 +31,16 @@ describe('workflow engine', () => {
     fs.writeFileSync(file, yaml);
     const started = await client.call('workflow.start', { text: yaml, file });
     const sampling = during?.();
+    const r = await finished(started.id);
+    await sampling;
+    return r;
+  }
+
+  /** Poll a run until it is no longer running. */
+  async function finished(id: string): Promise<RunState> {
     for (;;) {
-      const r = await client.call('workflow.get', { run: started.id });
-      if (r.status !== 'running') {
-        await sampling;
-        return r;
-      }
+      const r = await client.call('workflow.get', { run: id });
+      if (r.status !== 'running') return r;
       await sleep(50);
     }
   }
@@ -168,11 +172,7 @@ steps:
     expect(r1.status).toBe('succeeded');
     const r2 = await client.call('workflow.replay', { run: r1.id, from: 'middle', env: { GREETING: 'edited' } });
     expect(r2.replayOf).toEqual({ run: r1.id, from: 'middle' });
-    let final = r2;
-    while (final.status === 'running') {
-      await sleep(50);
-      final = await client.call('workflow.get', { run: r2.id });
-    }
+    const final = await finished(r2.id);
     expect(final.status).toBe('succeeded');
     expect(final.steps.map((s) => `${s.id}:${s.status}`)).toEqual(['first:restored', 'middle:succeeded', 'last:succeeded']);
     expect(fs.readFileSync(path.join(dir, 'count'), 'utf8').trim().split('\n')).toEqual(['first', 'middle', 'last', 'middle', 'last']);
@@ -220,6 +220,13 @@ steps:
     expect(resumed.steps.find((s) => s.id === 'quick')?.status).toBe('restored');
     await client.call('workflow.cancel', { run: resumed.id });
     expect(fs.readFileSync(path.join(dir, 'count'), 'utf8').trim().split('\n').filter((l) => l === 'quick')).toHaveLength(1);
+  });
+
+  it('fails a run that hits its workflow timeout, and cancels what was running', async () => {
+    const r = await run('timeout', 'version: 1\nname: slow\ntimeout: 1s\nsteps:\n  nap:\n    run: sleep 30\n  after:\n    needs: [nap]\n    run: echo never\n');
+    expect(r.status).toBe('failed');
+    expect(r.error).toMatch(/timeout/);
+    expect(r.steps.map((s) => `${s.id}:${s.status}`)).toEqual(['nap:cancelled', 'after:cancelled']);
   });
 
   it('refuses an invalid workflow with positions, and leaves nothing behind', async () => {
