@@ -6,8 +6,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 
-# Debian packages: build tools and libseccomp for the launcher; bubblewrap as the benchmark peer.
-APT_PACKAGES=(build-essential pkg-config libseccomp-dev bubblewrap util-linux iproute2 python3 procps)
+# Debian packages: build tools and libseccomp for the launcher; clang, bpftool and libbpf for the tracer;
+# bubblewrap and strace as benchmark peers.
+APT_PACKAGES=(build-essential pkg-config libseccomp-dev bubblewrap util-linux iproute2 python3 procps
+  clang bpftool libbpf-dev strace)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' || missing+=("$p")
