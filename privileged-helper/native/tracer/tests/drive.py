@@ -276,13 +276,14 @@ def main():
     os.makedirs(CG_A)
     os.makedirs(CG_B)
     t = Tracer(os.path.abspath(a.tracer))
-    failed = 0
+    failed = passed = 0
     try:
         for name, fn in [('decoded events, untraced silent', t_decoded_events), ('1M getpid sum', t_million),
                          ('rate limit aggregation', t_rate_limit), ('add time, detach', t_add_time_and_detach),
                          ('bad requests', t_bad_requests)]:
             try:
                 print('ok   tracer: %s: %s' % (name, fn(t, os.path.abspath(a.loop))))
+                passed += 1
             except Exception:
                 failed += 1
                 print('FAIL tracer: %s' % name)
@@ -295,7 +296,7 @@ def main():
                 os.rmdir(d)
             except OSError as e:
                 print('cleanup %s: %s' % (d, e))
-    print('tracer: %d failed' % failed)
+    print('tracer: %d passed, %d failed' % (passed, failed))
     return 1 if failed else 0
 
 
