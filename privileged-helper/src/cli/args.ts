@@ -114,6 +114,8 @@ export const SANDBOX_FLAGS: Record<string, FlagSpec> = {
   '--tty': { value: false, alias: '-t' },
   '--tmpfs-size': { value: true },
   '--pool': { value: true },
+  '--trace': { value: false },
+  '--trace-syscalls': { value: true },
 };
 
 /** The sandbox spec a `run`/`start` command line describes. */
@@ -149,5 +151,7 @@ export function specFromArgs(p: Parsed, tty: { rows: number; cols: number } | un
   if (val('--tmpfs-size')) spec.tmpfsBytes = parseSize('--tmpfs-size', val('--tmpfs-size')!);
   if (val('--pool')) spec.pool = val('--pool');
   if (tty) spec.tty = tty;
+  if (val('--trace-syscalls')) spec.trace = { syscalls: val('--trace-syscalls')!.split(',').filter((x) => x.length > 0) };
+  else if (p.flags.has('--trace')) spec.trace = true;
   return spec;
 }

@@ -11,6 +11,7 @@ import { EXEC_HELP, execCommand, LOGS_HELP, logsCommand, PS_HELP, psCommand, RM_
 import { RUN_HELP, runCommand, START_HELP, startCommand } from './commands/run.js';
 import { CHECKPOINT_HELP, checkpointCommand, FORK_HELP, forkCommand, RESTORE_HELP, restoreCommand, SNAPSHOT_HELP, snapshotCommand, SNAPSHOTS_HELP, snapshotsCommand } from './commands/snapshot.js';
 import { WORKFLOW_HELP, workflowCommand } from './commands/workflow.js';
+import { TRACE_HELP, traceCommand } from './commands/trace.js';
 
 const COMMANDS: Record<string, { help: string; run: (argv: string[]) => Promise<number> | number }> = {
   run: { help: RUN_HELP, run: runCommand },
@@ -26,6 +27,7 @@ const COMMANDS: Record<string, { help: string; run: (argv: string[]) => Promise<
   fork: { help: FORK_HELP, run: forkCommand },
   snapshot: { help: SNAPSHOT_HELP, run: snapshotCommand },
   workflow: { help: WORKFLOW_HELP, run: workflowCommand },
+  trace: { help: TRACE_HELP, run: traceCommand },
   doctor: { help: DOCTOR_HELP, run: doctorCommand },
   helper: { help: HELPER_HELP, run: helperCommand },
 };
@@ -48,6 +50,7 @@ usage: ai-sandbox COMMAND [options]
   snapshot rm|diff         remove a snapshot, or compare two
   workflow validate FILE   check a workflow file and show its plan (no helper needed)
   workflow run FILE        run a workflow with live progress (also: list, show, replay, cancel)
+  trace NAME [-f]          a traced sandbox's syscalls (also: trace export, ls, status)
   doctor [--json]          check the kernel features sandboxes need
   helper                   run the privileged helper (root) in the foreground
 

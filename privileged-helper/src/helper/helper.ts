@@ -12,6 +12,7 @@ import { Launcher } from '../launcher/launcher.js';
 import { PROTOCOL_VERSION } from '../protocol/schema.js';
 import type { Services } from '../rpc/context.js';
 import { SandboxManager } from '../sandbox/manager.js';
+import { defaultTracerBinary, TraceService } from '../trace/service.js';
 import { SnapshotService } from '../snapshot/service.js';
 import { SnapshotStore } from '../snapshot/store.js';
 import { databaseFile } from '../store/db.js';
@@ -23,7 +24,7 @@ import { identityOf, mountsUnder } from '../util/proc.js';
 import { VERSION } from '../version.js';
 import { reconcile, type ReconcileReport, type InstanceRecord } from './reconcile.js';
 
-export const CAPABILITIES = ['sandbox', 'exec', 'logs', 'stats'];
+export const CAPABILITIES = ['sandbox', 'exec', 'logs', 'stats', 'trace'];
 
 export class Helper {
   private server: net.Server | null = null;
@@ -75,7 +76,9 @@ export class Helper {
       const workflows = new WorkflowEngine(manager, path.join(config.stateRoot, 'runs', config.instance), store);
       const interrupted = workflows.markInterrupted();
       if (interrupted.length) process.stderr.write(`ai-sandbox helper: runs interrupted by the previous helper's end: ${interrupted.join(', ')} (resume with \`ai-sandbox workflow replay RUN --from STEP\`)\n`);
-      const services: Services = { manager, snapshots, workflows };
+      const traces = new TraceService(config.tracerBinary ?? defaultTracerBinary(config.launcherBinary), path.join(config.stateRoot, 'traces'));
+      manager.observers.push(traces.observer);
+      const services: Services = { manager, snapshots, workflows, traces };
       const helper = new Helper(config, services, launcher, reconciled);
       launcher.onFatal = (err) => {
         process.stderr.write(`ai-sandbox helper: ${err.message}\n`);
@@ -98,6 +101,7 @@ export class Helper {
     if (this.config.socketPath) fs.rmSync(this.config.socketPath, { force: true });
     await this.services.workflows.shutdown();
     await this.services.manager.shutdown();
+    await this.services.traces.shutdown();
     await this.launcher.stop();
     // The launcher unmounted the sandboxes; its own base/sb tmpfs go through the same path a dead
     // instance's do, so an orderly stop and a crash leave the same (nothing).

@@ -6,6 +6,8 @@
 import { z } from 'zod';
 import type { CgroupStats } from '../cgroup/types.js';
 import type { RunEvent, RunState } from '../workflow/run-state.js';
+import type { TraceEvent } from '../trace/records.js';
+import type { TraceCounters, TraceMeta } from '../trace/store.js';
 
 export const PROTOCOL_VERSION = 1;
 export const PROTOCOL_MIN = 1;
@@ -55,6 +57,24 @@ export const userSchema = z
   .object({ uid: z.number().int().min(0).max(2 ** 32 - 2), gid: z.number().int().min(0).max(2 ** 32 - 2) })
   .strict();
 
+/** Syscall names or families (open, stat, exec, net, file, process): see trace/syscalls.ts. */
+const syscallNamesSchema = z.array(z.string().regex(/^[a-z0-9_]{1,40}$/, 'a syscall name or family, e.g. openat, connect, open')).min(1).max(512);
+
+/**
+ * `trace: true` records every syscall of the sandbox; the object form narrows it in the kernel: only
+ * these syscalls, and at most `rate` records a second one by one (the rest are counted per syscall).
+ */
+export const traceOptionsSchema = z.union([
+  z.boolean(),
+  z
+    .object({
+      syscalls: syscallNamesSchema.optional(),
+      rate: z.number().int().min(0).max(100_000_000).optional(),
+    })
+    .strict(),
+]);
+export type TraceOptions = z.infer<typeof traceOptionsSchema>;
+
 export const sandboxSpecSchema = z
   .object({
     name: nameSchema.optional(),
@@ -70,6 +90,8 @@ export const sandboxSpecSchema = z
     tty: ttySchema.optional(),
     tmpfsBytes: z.number().int().min(1024 * 1024).max(2 ** 40).optional(),
     pool: nameSchema.optional(),
+    /** live syscall trace (eBPF), kept after the sandbox ends; off by default */
+    trace: traceOptionsSchema.optional(),
   })
   .strict();
 export type SandboxSpec = z.infer<typeof sandboxSpecSchema>;
@@ -190,6 +212,28 @@ export const operations = {
     })
     .strict(),
   'workflow.watch': z.object({ run: runIdSchema }).strict(),
+  'trace.subscribe': z
+    .object({
+      sandbox: nameSchema,
+      /** keep streaming until the sandbox ends (else: what is recorded so far, then end) */
+      follow: z.boolean().default(false),
+      /** start with what was recorded before the subscription */
+      replay: z.boolean().default(true),
+      /** only these syscalls (names or families); the sandbox's own filter already applies */
+      syscalls: syscallNamesSchema.optional(),
+      /** events: decoded objects; records: the tracer's records, base64 (docs/tracer-protocol.md), for bulk clients */
+      format: z.enum(['events', 'records']).default('events'),
+    })
+    .strict(),
+  'trace.export': z
+    .object({
+      /** a sandbox name, or a run id (every traced step of the run) */
+      target: z.union([runIdSchema, nameSchema]),
+      format: z.literal('chrome').default('chrome'),
+    })
+    .strict(),
+  'trace.list': z.object({ run: runIdSchema.optional() }).strict(),
+  'trace.status': z.object({}).strict(),
 } as const;
 
 export type OperationName = keyof typeof operations;
@@ -223,6 +267,39 @@ export interface Results {
   'workflow.cancel': Record<string, never>;
   'workflow.replay': RunState;
   'workflow.watch': { stream: string };
+  'trace.subscribe': { stream: string; live: boolean; wallOffsetNs: string };
+  'trace.export': { stream: string; sandboxes: string[] };
+  'trace.list': { traces: TraceSummary[] };
+  'trace.status': TraceStatus;
+}
+
+/** A stored trace (one sandbox's): what `trace.list` shows. */
+export interface TraceSummary extends Omit<TraceMeta, 'wallOffsetNs' | 'cgid'> {
+  live: boolean;
+  records: number;
+  bytes: number;
+}
+
+export interface TraceStatus {
+  /** this host can trace (tp_btf programs load and attach); otherwise `reason` says why */
+  supported: boolean;
+  reason: string | null;
+  /** the BPF programs are attached now (only while a traced sandbox runs) */
+  attached: boolean;
+  traced: string[];
+  tracerPid: number | null;
+  /** as the tracer measured them: the last attach (BPF links created) and the last sandbox add (map update, plus the attach when it was the first) */
+  lastAttachMs: number | null;
+  lastAddMs: number | null;
+}
+
+/** A batch of one sandbox's syscalls on a trace stream (kind 'trace'). */
+export interface TraceBatch {
+  sandbox: string;
+  count: number;
+  events?: TraceEvent[];
+  /** format 'records': base64 of the tracer's records */
+  records?: string;
 }
 
 /** What lists and the CLI show of a snapshot. */
@@ -262,7 +339,7 @@ export const ackEnvelopeSchema = z
   .strict();
 export const clientMessageSchema = z.discriminatedUnion('type', [requestEnvelopeSchema, ackEnvelopeSchema]);
 
-export type StreamKind = 'stdout' | 'stderr' | 'event';
+export type StreamKind = 'stdout' | 'stderr' | 'event' | 'trace';
 /** Stream frames: output bytes are base64 in `data`; events carry `event`. */
 export interface StreamFrame {
   type: 'stream';
@@ -271,11 +348,14 @@ export interface StreamFrame {
   kind: StreamKind;
   data?: string;
   event?: StreamEvent;
+  trace?: TraceBatch;
 }
 export type StreamEvent =
   | { type: 'exit'; report: ExitReport }
   | { type: 'dropped'; frames: number; bytes: number }
   | { type: 'workflow'; event: RunEvent }
+  /** a trace stream's never-silent accounting: running totals, every second and at the end */
+  | { type: 'trace-counters'; sandbox: string; counters: TraceCounters & { delivered: number; streamDropped: number } }
   | { type: 'end' };
 
 export type ResponseFrame =

@@ -2,12 +2,14 @@ import type { SandboxManager } from '../sandbox/manager.js';
 import type { SnapshotService } from '../snapshot/service.js';
 import type { WorkflowEngine } from '../workflow/engine.js';
 import type { ConnectionStream } from '../server/stream.js';
+import type { TraceService } from '../trace/service.js';
 
 /** The helper's services an operation can reach. */
 export interface Services {
   manager: SandboxManager;
   snapshots: SnapshotService;
   workflows: WorkflowEngine;
+  traces: TraceService;
 }
 
 /** What an operation handler may use: the services, and its own connection's streams. */

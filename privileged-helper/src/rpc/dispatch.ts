@@ -28,6 +28,10 @@ import { workflowList } from './workflow-list.js';
 import { workflowReplay } from './workflow-replay.js';
 import { workflowStart } from './workflow-start.js';
 import { workflowWatch } from './workflow-watch.js';
+import { traceExport } from './trace-export.js';
+import { traceList } from './trace-list.js';
+import { traceStatus } from './trace-status.js';
+import { traceSubscribe } from './trace-subscribe.js';
 
 export function parseParams<O extends OperationName>(op: O, raw: unknown) {
   return operations[op].safeParse(raw ?? {});
@@ -86,6 +90,14 @@ export async function dispatch(ctx: RpcContext, op: OperationName, params: unkno
       return workflowReplay(ctx, params as Params<'workflow.replay'>);
     case 'workflow.watch':
       return workflowWatch(ctx, params as Params<'workflow.watch'>);
+    case 'trace.subscribe':
+      return traceSubscribe(ctx, params as Params<'trace.subscribe'>);
+    case 'trace.export':
+      return traceExport(ctx, params as Params<'trace.export'>);
+    case 'trace.list':
+      return traceList(ctx, params as Params<'trace.list'>);
+    case 'trace.status':
+      return traceStatus(ctx, params as Params<'trace.status'>);
     default: {
       const never: never = op;
       throw new Error(`unhandled operation ${String(never)}`);

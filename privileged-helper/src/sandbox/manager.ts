@@ -17,6 +17,7 @@ import { OutputLog } from './output-log.js';
 import { checkMounts, checkRootfs, DEFAULTS, resolveIdentity } from './policy.js';
 import { Sandbox, type OutputSink } from './sandbox.js';
 import { WarmPool, type WarmSlot } from './warm-pool.js';
+import type { SandboxObserver } from '../trace/service.js';
 
 export interface LaunchOptions {
   autoRemove: boolean;
@@ -60,6 +61,8 @@ export class SandboxManager {
   private nextLauncherId = 1;
   private nextExec = 1;
   private readonly warm: WarmPool;
+  /** called around each sandbox's life (tracing registers the cgroup before the program starts) */
+  readonly observers: SandboxObserver[] = [];
 
   constructor(
     private readonly launcher: Launcher,
@@ -163,6 +166,7 @@ export class SandboxManager {
         fs.mkdirSync(sb.sandboxDir, { mode: 0o700 });
       }
       sb.log = new OutputLog(path.join(this.dirs.logs, `${name}.log`));
+      for (const o of this.observers) await o.beforeStart?.(sb);
       const spawned = await start(sb, sb.cgroup);
       return { sandbox: sb, spawned };
     } catch (err) {
@@ -214,6 +218,7 @@ export class SandboxManager {
     sb.status = 'stopped';
     sb.sinks.clear();
     sb.log?.close();
+    await this.notifyStopped(sb);
     await this.release(sb);
     // A sandbox that never ran leaves no record: the error is the answer.
     this.forget(sb);
@@ -233,6 +238,7 @@ export class SandboxManager {
       s.end();
     }
     sb.sinks.clear();
+    await this.notifyStopped(sb);
     for (const w of sb.exitWaiters.splice(0)) w();
     try {
       await sb.cgroup?.remove();
@@ -241,6 +247,10 @@ export class SandboxManager {
     }
     // a checkpoint in progress still needs the sandbox's files; it removes the sandbox when done
     if (sb.autoRemove && !sb.checkpointing) await this.remove(sb.name, false);
+  }
+
+  private async notifyStopped(sb: Sandbox): Promise<void> {
+    for (const o of this.observers) await o.stopped?.(sb).catch(() => undefined);
   }
 
   private readStats(sb: Sandbox): CgroupStats | null {

@@ -18,7 +18,7 @@ export const DEFAULT_WORKDIR = '/work';
 export const INPUTS_DIR = '/in';
 
 export type PlannedSpec = Required<Pick<SandboxSpecInput, 'command' | 'limits' | 'mounts' | 'env'>> &
-  Pick<SandboxSpecInput, 'rootfs' | 'workdir' | 'timeoutMs'>;
+  Pick<SandboxSpecInput, 'rootfs' | 'workdir' | 'timeoutMs' | 'trace'>;
 
 export interface PlannedStep {
   id: string;
@@ -102,6 +102,7 @@ function resolveStep(s: ExpandedStep, d: StepDefaults, baseDir: string): Omit<Pl
     workdir: def.workdir ?? d.workdir ?? DEFAULT_WORKDIR,
     ...(timeoutMs !== undefined && { timeoutMs }),
     ...((def.rootfs ?? d.rootfs) !== undefined && { rootfs: def.rootfs ?? d.rootfs }),
+    ...((def.trace ?? d.trace) !== undefined && { trace: def.trace ?? d.trace }),
   };
   return {
     id: s.id,

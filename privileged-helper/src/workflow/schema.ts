@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { parseDuration, parseSize } from '../util/units.js';
-import { limitsSchema } from '../protocol/schema.js';
+import { limitsSchema, traceOptionsSchema } from '../protocol/schema.js';
 
 export const WORKFLOW_VERSION = 1;
 
@@ -145,6 +145,9 @@ const sandboxFields = {
   snapshot: snapshot.optional(),
   priority: priority.optional(),
   network: networkSchema.optional(),
+  trace: traceOptionsSchema
+    .optional()
+    .meta({ description: 'record the step\'s syscalls (eBPF): true, or {syscalls: [open, connect], rate: N}; see `ai-sandbox trace`' }),
 };
 
 export const defaultsSchema = z.object(sandboxFields).strict();
