@@ -59,17 +59,6 @@ static __always_inline int wanted(struct sandbox_cfg *cfg, __u32 nr)
 	return (cfg->mask[word] >> bit) & 1;
 }
 
-static __always_inline __u64 arg_of(struct pt_regs *regs, int i)
-{
-	switch (i) {
-	case 0: return BPF_CORE_READ(regs, di);
-	case 1: return BPF_CORE_READ(regs, si);
-	case 2: return BPF_CORE_READ(regs, dx);
-	case 3: return BPF_CORE_READ(regs, r10);
-	case 4: return BPF_CORE_READ(regs, r8);
-	default: return BPF_CORE_READ(regs, r9);
-	}
-}
 
 /* constant indexes only: the verifier loses variable ones that clang re-derives after the check */
 static __always_inline __u64 argn(const __u64 *a, __u32 i)
@@ -156,8 +145,13 @@ int BPF_PROG(on_enter, struct pt_regs *regs, long id)
 	ev->h.path_len = 0;
 	ev->h.addr_len = 0;
 	ev->h.kind = 1;
-	for (int i = 0; i < 6; i++)
-		ev->h.args[i] = arg_of(regs, i);
+	/* tp_btf: regs is a trusted BTF pointer, read directly (CO-RE-relocated loads, no helper calls) */
+	ev->h.args[0] = regs->di;
+	ev->h.args[1] = regs->si;
+	ev->h.args[2] = regs->dx;
+	ev->h.args[3] = regs->r10;
+	ev->h.args[4] = regs->r8;
+	ev->h.args[5] = regs->r9;
 
 	__u32 key = nr;
 	__u8 *spec = bpf_map_lookup_elem(&argspec, &key);

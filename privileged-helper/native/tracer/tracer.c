@@ -501,6 +501,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	fcntl(1, F_SETFL, fcntl(1, F_GETFL) | O_NONBLOCK);
+	/* fewer, larger reads on the helper's side; the default pipe (64 KiB) is kept if this is refused */
+	fcntl(1, F_SETPIPE_SZ, 1 << 20);
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 	int rbfd = ring_buffer__epoll_fd(rb);
 	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = 0 };

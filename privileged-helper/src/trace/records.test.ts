@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeRecords, formatEvent, openFlags, recordSize } from './records.js';
+import { decodeRecords, formatEvent, openFlags, recordSize, recordView } from './records.js';
 import { resolveSyscalls, syscallMask, syscallName, syscallNumber } from './syscalls.js';
 import { makeRecord, sockaddrIn } from './test-records.js';
 import { filterRecords } from './service.js';
@@ -11,7 +11,7 @@ describe('tracer records', () => {
       makeRecord({ tsNs: 5_000_001_000n, nr: 42, args: [3n, 0x99n, 16n], ret: -111n, addr: sockaddrIn([127, 0, 0, 1], 9) }),
       makeRecord({ tsNs: 5_000_002_000n, nr: 231, flags: 1, durNs: 0n }),
     ]);
-    expect(recordSize(buf, 0)).toBe(96 + 16);
+    expect(recordSize(recordView(buf), 0)).toBe(96 + 16);
     const [open, conn, exit] = decodeRecords(buf, 'sb', 1_000_000_000_000n);
     expect(open).toMatchObject({ sandbox: 'sb', syscall: 'openat', fd: -100, path: '/etc/hostname', flags: 'O_RDONLY|O_CLOEXEC', ret: 3, durNs: 2500, tsUs: 1_000_000_000 + 5_000_000 });
     expect(conn).toMatchObject({ syscall: 'connect', fd: 3, ret: -111, errno: 'ECONNREFUSED', addr: { family: 'inet', address: '127.0.0.1', port: 9 } });

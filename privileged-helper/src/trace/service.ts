@@ -16,7 +16,7 @@ import type { Params, Results, TraceStatus, TraceSummary } from '../protocol/sch
 import type { Sandbox } from '../sandbox/sandbox.js';
 import type { ConnectionStream } from '../server/stream.js';
 import { chromeTrace } from './chrome-trace.js';
-import { decodeRecords, recordNr, recordSize, RECORD_HEADER } from './records.js';
+import { decodeRecords, recordNr, recordSize, recordView, RECORD_HEADER } from './records.js';
 import { readChunks, readIndex, readMeta, TraceWriter, type TraceCounters } from './store.js';
 import { resolveSyscalls, syscallMask, syscallName } from './syscalls.js';
 import { Tracer, type TracerCounters } from './tracer.js';
@@ -54,11 +54,11 @@ class TraceSession {
     readonly wallOffsetNs: bigint,
   ) {}
 
-  records(buf: Buffer): void {
-    this.writer?.append(buf);
+  records(buf: Buffer, count: number): void {
+    this.writer?.append(buf, count);
     for (const s of this.subscribers) {
       if (s.held) s.held.push(buf);
-      else deliver(this, s, buf);
+      else deliver(this, s, buf, count);
     }
   }
 
@@ -80,16 +80,18 @@ class TraceSession {
 }
 
 /** Keep only the records whose syscall is in `keep` (a copy; null = all, no copy). */
-export function filterRecords(buf: Buffer, keep: Set<number> | null): { buf: Buffer; count: number } {
+export function filterRecords(buf: Buffer, keep: Set<number> | null, known?: number): { buf: Buffer; count: number } {
   let count = 0;
+  if (!keep && known !== undefined) return { buf, count: known };
+  const dv = recordView(buf);
   if (!keep) {
-    for (let off = 0; off + RECORD_HEADER <= buf.length; off += recordSize(buf, off)) count++;
+    for (let off = 0; off + RECORD_HEADER <= buf.length; off += recordSize(dv, off)) count++;
     return { buf, count };
   }
   const parts: Buffer[] = [];
   for (let off = 0; off + RECORD_HEADER <= buf.length; ) {
-    const size = recordSize(buf, off);
-    if (keep.has(recordNr(buf, off))) {
+    const size = recordSize(dv, off);
+    if (keep.has(recordNr(dv, off))) {
       parts.push(buf.subarray(off, off + size));
       count++;
     }
@@ -98,13 +100,13 @@ export function filterRecords(buf: Buffer, keep: Set<number> | null): { buf: Buf
   return { buf: parts.length === 1 ? parts[0]! : Buffer.concat(parts), count };
 }
 
-function deliver(session: TraceSession, s: Subscriber, buf: Buffer): void {
+function deliver(session: TraceSession, s: Subscriber, buf: Buffer, count?: number): void {
   if (s.stream.done) {
     session.subscribers.delete(s);
     return;
   }
   if (s.format === 'records') {
-    const f = filterRecords(buf, s.keep);
+    const f = filterRecords(buf, s.keep, count);
     if (f.count === 0) return;
     const data = f.buf.toString('base64');
     if (s.stream.trace({ sandbox: session.sandbox, count: f.count, records: data }, data.length)) s.delivered += f.count;
@@ -196,7 +198,7 @@ export class TraceService {
     this.sessions.set(sb.name, session);
     try {
       await tracer.add(cgid, syscallMask(nrs), o.rate ?? 0, {
-        records: (buf) => session.records(buf),
+        records: (buf, n) => session.records(buf, n),
         counters: (c) => {
           session.counters = c;
           session.publishCounters();

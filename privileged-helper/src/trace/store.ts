@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import { recordSize, RECORD_HEADER } from './records.js';
+import { recordSize, recordU64, recordView, RECORD_HEADER } from './records.js';
 
 const gzip = promisify(zlib.gzip);
 const CHUNK_BYTES = 1024 * 1024;
@@ -81,16 +81,18 @@ export class TraceWriter {
     this.indexFd = fs.openSync(path.join(dir, 'index.ndjson'), 'w', 0o600);
   }
 
-  append(buf: Buffer): void {
+  /** `count` records back to back (counted here when not given) */
+  append(buf: Buffer, count?: number): void {
     if (buf.length < RECORD_HEADER) return;
-    let n = 0;
+    const dv = recordView(buf);
+    let n = count ?? 0;
     let last = 0;
-    for (let off = 0; off + RECORD_HEADER <= buf.length; off += recordSize(buf, off)) {
-      n++;
+    for (let off = 0; off + RECORD_HEADER <= buf.length; off += recordSize(dv, off)) {
+      if (count === undefined) n++;
       last = off;
     }
-    if (this.pendingCount === 0) this.firstNs = Number(buf.readBigUInt64LE(0));
-    this.lastNs = Number(buf.readBigUInt64LE(last));
+    if (this.pendingCount === 0) this.firstNs = recordU64(dv, 0);
+    this.lastNs = recordU64(dv, last);
     // the tracer reuses nothing, but the slice keeps its whole frame alive: copy small slices
     this.pending.push(buf.length < 4096 ? Buffer.from(buf) : buf);
     this.pendingBytes += buf.length;

@@ -8,8 +8,7 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { AppError } from '../errors/app-error.js';
-import { LauncherFrameDecoder } from '../launcher/codec.js';
-import { recordCgid, recordSize, RECORD_HEADER } from './records.js';
+import { recordSize, recordView, RECORD_HEADER } from './records.js';
 
 const REQ_ADD = 1;
 const REQ_REMOVE = 2;
@@ -33,7 +32,8 @@ export interface TracerAck {
 }
 
 export interface TracerSink {
-  records(buf: Buffer): void;
+  /** `count` records of this sandbox, back to back */
+  records(buf: Buffer, count: number): void;
   counters(c: TracerCounters): void;
 }
 
@@ -57,9 +57,45 @@ export function decodeCounters(body: Buffer): Map<bigint, TracerCounters> {
   return out;
 }
 
+/**
+ * Frames of the tracer's stdout. EVENTS frames are up to 1 MiB and arrive in pipe-sized chunks: the
+ * chunks are kept in a list and joined once per frame (joining at every chunk would copy quadratically).
+ */
+export class TracerFrameDecoder {
+  private chunks: Buffer[] = [];
+  private size = 0;
+
+  push(chunk: Buffer): Array<{ type: number; id: number; body: Buffer }> {
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    const out: Array<{ type: number; id: number; body: Buffer }> = [];
+    for (;;) {
+      if (this.size < 4) break;
+      let head = this.chunks[0]!;
+      if (head.length < 9 && this.size >= 9) head = this.join();
+      const len = head.length >= 4 ? head.readUInt32LE(0) : this.join().readUInt32LE(0);
+      if (len < 5) throw new Error(`the tracer sent a frame of impossible length ${len}`);
+      if (this.size < 4 + len) break;
+      if (this.chunks[0]!.length < 4 + len) this.join();
+      const b = this.chunks[0]!;
+      out.push({ type: b.readUInt8(4), id: b.readUInt32LE(5), body: b.subarray(9, 4 + len) });
+      if (b.length === 4 + len) this.chunks.shift();
+      else this.chunks[0] = b.subarray(4 + len);
+      this.size -= 4 + len;
+    }
+    return out;
+  }
+
+  private join(): Buffer {
+    const b = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
+    this.chunks = [b];
+    return b;
+  }
+}
+
 export class Tracer {
   private readonly proc: ChildProcessByStdio<Writable, Readable, Readable>;
-  private readonly decoder = new LauncherFrameDecoder();
+  private readonly decoder = new TracerFrameDecoder();
   private readonly pending = new Map<number, { resolve(a: TracerAck & { counters?: Map<bigint, TracerCounters> }): void; reject(e: AppError): void; counters?: Map<bigint, TracerCounters> }>();
   private readonly sinks = new Map<bigint, TracerSink>();
   private nextId = 1;
@@ -181,17 +217,27 @@ export class Tracer {
   /** Hand each sandbox its records: consecutive records of one cgroup go out as one slice (no copy). */
   private dispatchRecords(buf: Buffer): void {
     let start = 0;
-    let cur: bigint | null = null;
+    let lo = -1;
+    let hi = -1;
+    let n = 0;
     let off = 0;
+    const dv = recordView(buf);
+    const flush = () => {
+      if (n > 0) this.sinks.get((BigInt(hi) << 32n) | BigInt(lo))?.records(buf.subarray(start, off), n);
+    };
     while (off + RECORD_HEADER <= buf.length) {
-      const cg = recordCgid(buf, off);
-      if (cg !== cur) {
-        if (cur !== null && off > start) this.sinks.get(cur)?.records(buf.subarray(start, off));
-        cur = cg;
+      const l = dv.getUint32(off + 8, true);
+      const h = dv.getUint32(off + 12, true);
+      if (l !== lo || h !== hi) {
+        flush();
+        lo = l;
+        hi = h;
         start = off;
+        n = 0;
       }
-      off += recordSize(buf, off);
+      n++;
+      off += recordSize(dv, off);
     }
-    if (cur !== null && off > start) this.sinks.get(cur)?.records(buf.subarray(start, off));
+    flush();
   }
 }
