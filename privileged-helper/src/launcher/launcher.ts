@@ -25,6 +25,8 @@ export interface SpawnPlan {
   allowListen: boolean;
   tty?: { rows: number; cols: number } | undefined;
   netnsPath?: string | undefined;
+  /** approvals: the supervisor's socket and the syscalls it decides (docs/launcher-protocol.md) */
+  notify?: { socket: string; nrs: number[] } | undefined;
 }
 
 export interface ExecPlan {
@@ -152,6 +154,11 @@ export class Launcher {
     ];
     if (plan.tty) fields.push([Tag.ROWS, BigInt(plan.tty.rows)], [Tag.COLS, BigInt(plan.tty.cols)]);
     if (plan.netnsPath) fields.push([Tag.NETNS, plan.netnsPath]);
+    if (plan.notify) {
+      const nrs = Buffer.alloc(plan.notify.nrs.length * 4);
+      plan.notify.nrs.forEach((n, i) => nrs.writeUInt32LE(n, i * 4));
+      fields.push([Tag.NOTIFY_SOCKET, plan.notify.socket], [Tag.NOTIFY_NRS, nrs]);
+    }
     return this.startSession(Req.SPAWN, id, fields, handlers);
   }
 

@@ -75,6 +75,18 @@ export const traceOptionsSchema = z.union([
 ]);
 export type TraceOptions = z.infer<typeof traceOptionsSchema>;
 
+/**
+ * Approvals (seccomp user notification): these syscalls wait for a person to allow or deny them
+ * (`ai-sandbox approvals`, `approve ID`, `deny ID`); no answer within `timeoutMs` denies (EPERM).
+ */
+export const approvalsSchema = z
+  .object({
+    ask: z.array(z.string().regex(/^[a-z0-9_]{1,40}$/, 'a syscall name, e.g. connect')).min(1).max(64),
+    timeoutMs: z.number().int().min(100).max(3_600_000).default(30_000),
+  })
+  .strict();
+export type ApprovalsPolicy = z.infer<typeof approvalsSchema>;
+
 export const sandboxSpecSchema = z
   .object({
     name: nameSchema.optional(),
@@ -92,6 +104,8 @@ export const sandboxSpecSchema = z
     pool: nameSchema.optional(),
     /** live syscall trace (eBPF), kept after the sandbox ends; off by default */
     trace: traceOptionsSchema.optional(),
+    /** syscalls that wait for a person's approval (seccomp user notification); off by default */
+    approvals: approvalsSchema.optional(),
   })
   .strict();
 export type SandboxSpec = z.infer<typeof sandboxSpecSchema>;
@@ -234,6 +248,11 @@ export const operations = {
     .strict(),
   'trace.list': z.object({ run: runIdSchema.optional() }).strict(),
   'trace.status': z.object({}).strict(),
+  'approvals.list': z.object({}).strict(),
+  'approvals.watch': z.object({}).strict(),
+  'approvals.decide': z
+    .object({ id: z.string().regex(/^a[0-9]{1,12}$/, 'an approval id looks like a12 (see `ai-sandbox approvals`)'), allow: z.boolean(), always: z.boolean().default(false) })
+    .strict(),
 } as const;
 
 export type OperationName = keyof typeof operations;
@@ -271,6 +290,28 @@ export interface Results {
   'trace.export': { stream: string; sandboxes: string[] };
   'trace.list': { traces: TraceSummary[] };
   'trace.status': TraceStatus;
+  'approvals.list': { approvals: ApprovalInfo[] };
+  'approvals.watch': { stream: string };
+  'approvals.decide': ApprovalInfo;
+}
+
+/** One syscall waiting for (or given) a person's decision. */
+export interface ApprovalInfo {
+  id: string;
+  sandbox: string;
+  pid: number;
+  syscall: string;
+  nr: number;
+  /** raw arguments, hex */
+  args: string[];
+  /** connect/bind: the address, as read when the call was made (display only: see docs/adr/0006) */
+  addr?: import('../trace/records.js').TraceAddr | undefined;
+  requestedAt: string;
+  status: 'pending' | 'allowed' | 'denied' | 'timed-out' | 'gone';
+  /** who settled it: a person, an always-rule, the timeout, or the process went away */
+  by?: 'user' | 'rule' | 'timeout' | 'gone' | undefined;
+  /** µs from the kernel's notification to the supervisor's answer */
+  roundTripUs?: number | undefined;
 }
 
 /** A stored trace (one sandbox's): what `trace.list` shows. */
@@ -356,6 +397,8 @@ export type StreamEvent =
   | { type: 'workflow'; event: RunEvent }
   /** a trace stream's never-silent accounting: running totals, every second and at the end */
   | { type: 'trace-counters'; sandbox: string; counters: TraceCounters & { delivered: number; streamDropped: number } }
+  /** an approval was requested or settled */
+  | { type: 'approval'; approval: ApprovalInfo }
   | { type: 'end' };
 
 export type ResponseFrame =

@@ -3,6 +3,7 @@ import type { SnapshotService } from '../snapshot/service.js';
 import type { WorkflowEngine } from '../workflow/engine.js';
 import type { ConnectionStream } from '../server/stream.js';
 import type { TraceService } from '../trace/service.js';
+import type { ApprovalService } from '../approvals/service.js';
 
 /** The helper's services an operation can reach. */
 export interface Services {
@@ -10,6 +11,7 @@ export interface Services {
   snapshots: SnapshotService;
   workflows: WorkflowEngine;
   traces: TraceService;
+  approvals: ApprovalService;
 }
 
 /** What an operation handler may use: the services, and its own connection's streams. */

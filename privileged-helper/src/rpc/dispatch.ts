@@ -29,6 +29,9 @@ import { workflowReplay } from './workflow-replay.js';
 import { workflowStart } from './workflow-start.js';
 import { workflowWatch } from './workflow-watch.js';
 import { traceExport } from './trace-export.js';
+import { approvalsDecide } from './approvals-decide.js';
+import { approvalsList } from './approvals-list.js';
+import { approvalsWatch } from './approvals-watch.js';
 import { traceList } from './trace-list.js';
 import { traceStatus } from './trace-status.js';
 import { traceSubscribe } from './trace-subscribe.js';
@@ -98,6 +101,12 @@ export async function dispatch(ctx: RpcContext, op: OperationName, params: unkno
       return traceList(ctx, params as Params<'trace.list'>);
     case 'trace.status':
       return traceStatus(ctx, params as Params<'trace.status'>);
+    case 'approvals.list':
+      return approvalsList(ctx, params as Params<'approvals.list'>);
+    case 'approvals.watch':
+      return approvalsWatch(ctx, params as Params<'approvals.watch'>);
+    case 'approvals.decide':
+      return approvalsDecide(ctx, params as Params<'approvals.decide'>);
     default: {
       const never: never = op;
       throw new Error(`unhandled operation ${String(never)}`);

@@ -93,7 +93,8 @@ export class SandboxManager {
     checkMounts(spec.mounts);
     const mounts = [...spec.mounts, ...(opts.internalMounts ?? [])];
     // Sandboxes in a resource pool need their cgroup inside it, so they start cold.
-    const slot = spec.pool === undefined ? this.warm.take() : undefined;
+    // ... and so do sandboxes with approvals: their filter is installed by a cold SPAWN only.
+    const slot = spec.pool === undefined && spec.approvals === undefined ? this.warm.take() : undefined;
     return this.launch(spec, opts, slot, (sb, cgroup) => {
       const id = resolveIdentity(spec, sb.hostname);
       return this.launcher.spawn(
@@ -113,6 +114,7 @@ export class SandboxManager {
           v1ProcsFiles: cgroup.v1ProcsFiles,
           allowListen: spec.allowListen,
           tty: spec.tty,
+          notify: this.observers.map((o) => o.notify?.(sb)).find((n) => n !== undefined),
         },
         this.sessionHandlers(sb),
       );

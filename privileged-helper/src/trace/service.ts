@@ -27,6 +27,8 @@ export interface SandboxObserver {
   beforeStart?(sb: Sandbox): Promise<void>;
   /** it stopped (or failed to start); runs before waiters learn of the exit */
   stopped?(sb: Sandbox): Promise<void>;
+  /** approvals: the supervisor a cold SPAWN connects the sandbox to */
+  notify?(sb: Sandbox): { socket: string; nrs: number[] } | undefined;
 }
 
 interface Subscriber {

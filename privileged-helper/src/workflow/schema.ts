@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { parseDuration, parseSize } from '../util/units.js';
-import { limitsSchema, traceOptionsSchema } from '../protocol/schema.js';
+import { approvalsSchema, limitsSchema, traceOptionsSchema } from '../protocol/schema.js';
 
 export const WORKFLOW_VERSION = 1;
 
@@ -148,6 +148,9 @@ const sandboxFields = {
   trace: traceOptionsSchema
     .optional()
     .meta({ description: 'record the step\'s syscalls (eBPF): true, or {syscalls: [open, connect], rate: N}; see `ai-sandbox trace`' }),
+  approvals: approvalsSchema
+    .optional()
+    .meta({ description: 'syscalls that wait for a person: {ask: [connect], timeoutMs: 30000}; see `ai-sandbox approvals`' }),
 };
 
 export const defaultsSchema = z.object(sandboxFields).strict();

@@ -3,6 +3,7 @@
  * `loop connect PORT` connects to 127.0.0.1:PORT; `loop exec PATH ARG...` execs. Exit 0 on success of the
  * call (for connect: whatever the result, the call was made). Static, so it also runs inside sandboxes. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,13 +40,32 @@ int main(int argc, char **argv)
 		int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((unsigned short)atoi(argv[2])) };
 		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		connect(s, (struct sockaddr *)&a, sizeof a);
+		int r = connect(s, (struct sockaddr *)&a, sizeof a);
+		printf("connect: %s\n", r == 0 ? "ok" : strerrorname_np(errno));
+		return 0;
+	}
+	if (argc == 4 && strcmp(argv[1], "connectn") == 0) {
+		/* one connect first (an approval may hold it), then N timed ones: mean ns per call */
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((unsigned short)atoi(argv[3])) };
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		long n = atol(argv[2]);
+		struct timespec t0, t1;
+		for (long i = -1; i < n; i++) {
+			if (i == 0)
+				clock_gettime(CLOCK_MONOTONIC, &t0);
+			int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			connect(s, (struct sockaddr *)&a, sizeof a);
+			close(s);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		double ns = (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec);
+		printf("%.1f\n", n > 0 ? ns / (double)n : 0.0);
 		return 0;
 	}
 	if (argc >= 3 && strcmp(argv[1], "exec") == 0) {
 		execv(argv[2], argv + 2);
 		return 127;
 	}
-	fprintf(stderr, "usage: loop getpid N | timed N | open PATH | connect PORT | exec PATH ARG...\n");
+	fprintf(stderr, "usage: loop getpid N | timed N | connectn N PORT | open PATH | connect PORT | exec PATH ARG...\n");
 	return 2;
 }
