@@ -15,6 +15,7 @@
 #define TRACE_F_NO_EXIT 1       /* exit/exit_group: reported at entry, no return value or duration */
 #define TRACE_F_PATH_CUT 2      /* the path was longer than TRACE_PATH_MAX - 1 */
 #define TRACE_F_PATH_FAULT 4    /* the path pointer could not be read */
+#define TRACE_F_NO_ENTRY 8      /* exit without a seen entry: refused by seccomp before sys_enter, or in flight at attach */
 
 /* argument kinds, per syscall number (argspec map): low nibble = 1 + index of a path argument,
  * next nibble = 1 + index of a sockaddr argument (its length is the next argument). */

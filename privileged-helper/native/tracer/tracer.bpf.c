@@ -100,6 +100,26 @@ static __always_inline void submit(struct sandbox_cfg *cfg, struct sb_event_long
 	__sync_fetch_and_add(&cfg->emitted, 1);
 }
 
+/* over the sandbox's rate: counted (and aggregated by syscall) instead of recorded */
+static __always_inline int rate_ok(struct sandbox_cfg *cfg, __u32 nr, __u64 now)
+{
+	if (!cfg->rate)
+		return 1;
+	__u64 win = now / 1000000000ULL;
+	if (cfg->window != win) {
+		cfg->window = win;
+		cfg->window_count = 0;
+	}
+	if (__sync_fetch_and_add(&cfg->window_count, 1) < cfg->rate)
+		return 1;
+	__sync_fetch_and_add(&cfg->rate_limited, 1);
+	__u32 slot = nr;
+	barrier_var(slot);
+	if (slot < TRACE_NR_MAX)
+		__sync_fetch_and_add(&cfg->agg[slot], 1);
+	return 0;
+}
+
 SEC("tp_btf/sys_enter")
 int BPF_PROG(on_enter, struct pt_regs *regs, long id)
 {
@@ -111,25 +131,14 @@ int BPF_PROG(on_enter, struct pt_regs *regs, long id)
 	if (!wanted(cfg, nr))
 		return 0;
 	__u64 now = bpf_ktime_get_ns();
-	if (cfg->rate) {
-		__u64 win = now / 1000000000ULL;
-		if (cfg->window != win) {
-			cfg->window = win;
-			cfg->window_count = 0;
-		}
-		if (__sync_fetch_and_add(&cfg->window_count, 1) >= cfg->rate) {
-			__sync_fetch_and_add(&cfg->rate_limited, 1);
-			__u32 slot = nr;
-			barrier_var(slot);
-			if (slot < TRACE_NR_MAX)
-				__sync_fetch_and_add(&cfg->agg[slot], 1);
-			return 0;
-		}
-	}
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct inflight *fl = bpf_task_storage_get(&inflight, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!fl) {
 		__sync_fetch_and_add(&cfg->ringbuf_dropped, 1);
+		return 0;
+	}
+	if (!rate_ok(cfg, nr, now)) {
+		fl->active = 2; /* counted: the exit must not report it as a call without entry */
 		return 0;
 	}
 	struct sb_event_long *ev = &fl->ev;
@@ -198,8 +207,46 @@ int BPF_PROG(on_exit, struct pt_regs *regs, long ret)
 		return 0; /* the host's fast path: one lookup */
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct inflight *fl = bpf_task_storage_get(&inflight, task, 0, 0);
-	if (!fl || !fl->active)
+	if (fl && fl->active == 2) {
+		fl->active = 0;
 		return 0;
+	}
+	if (!fl || !fl->active) {
+		/* No entry seen: seccomp refused the call before the sys_enter tracepoint (it runs first), or
+		 * the call was in flight when tracing started. Reported with what the exit still knows. */
+		__u32 nr = (__u32)regs->orig_ax;
+		if (!wanted(cfg, nr))
+			return 0;
+		__u64 now = bpf_ktime_get_ns();
+		if (!rate_ok(cfg, nr, now))
+			return 0;
+		struct sb_event *e = bpf_ringbuf_reserve(&events, sizeof(struct sb_event), 0);
+		if (!e) {
+			__sync_fetch_and_add(&cfg->ringbuf_dropped, 1);
+			return 0;
+		}
+		__u64 pid_tgid = bpf_get_current_pid_tgid();
+		e->ts_ns = now;
+		e->cgid = cgid;
+		e->dur_ns = 0;
+		e->ret = ret;
+		e->args[0] = regs->di;
+		e->args[1] = regs->si;
+		e->args[2] = regs->dx;
+		e->args[3] = regs->r10;
+		e->args[4] = regs->r8;
+		e->args[5] = regs->r9;
+		e->pid = pid_tgid >> 32;
+		e->tid = (__u32)pid_tgid;
+		e->nr = nr;
+		e->flags = TRACE_F_NO_ENTRY;
+		e->path_len = 0;
+		e->addr_len = 0;
+		e->kind = 1;
+		bpf_ringbuf_submit(e, 0);
+		__sync_fetch_and_add(&cfg->emitted, 1);
+		return 0;
+	}
 	fl->active = 0;
 	fl->ev.h.ret = ret;
 	fl->ev.h.dur_ns = bpf_ktime_get_ns() - fl->ev.h.ts_ns;

@@ -9,6 +9,7 @@ export const RECORD_HEADER = 96;
 export const REC_F_NO_EXIT = 1;
 export const REC_F_PATH_CUT = 2;
 export const REC_F_PATH_FAULT = 4;
+export const REC_F_NO_ENTRY = 8;
 
 /** One syscall as a subscriber sees it. */
 export interface TraceEvent {
@@ -36,6 +37,8 @@ export interface TraceEvent {
   flags?: string | undefined;
   /** exit/exit_group: reported at entry */
   noExit?: true | undefined;
+  /** seen only at exit: refused by seccomp before it ran (or in flight when tracing started); no path/addr */
+  noEntry?: true | undefined;
 }
 
 export type TraceAddr =
@@ -160,6 +163,7 @@ export function decodeRecord(buf: Buffer, dv: DataView, off: number, sandbox: st
     fd: FD_ARG[nr] ? dv.getInt32(off + 32, true) : undefined,
     flags: undefined,
     noExit: flags & REC_F_NO_EXIT ? true : undefined,
+    noEntry: flags & REC_F_NO_ENTRY ? true : undefined,
   };
   const body = off + RECORD_HEADER;
   if (alen > 0) e.addr = decodeAddr(buf.subarray(body, body + alen));

@@ -62,10 +62,16 @@ int main(int argc, char **argv)
 		printf("%.1f\n", n > 0 ? ns / (double)n : 0.0);
 		return 0;
 	}
+	if (argc == 2 && strcmp(argv[1], "unshare") == 0) {
+		/* something a sandbox is refused (no capabilities, seccomp): for the denied-syscall rule */
+		long r = syscall(SYS_unshare, 0x00020000 /* CLONE_NEWNS */);
+		printf("unshare: %s\n", r == 0 ? "ok" : strerrorname_np(errno));
+		return 0;
+	}
 	if (argc >= 3 && strcmp(argv[1], "exec") == 0) {
 		execv(argv[2], argv + 2);
 		return 127;
 	}
-	fprintf(stderr, "usage: loop getpid N | timed N | connectn N PORT | open PATH | connect PORT | exec PATH ARG...\n");
+	fprintf(stderr, "usage: loop getpid N | timed N | connectn N PORT | unshare | open PATH | connect PORT | exec PATH ARG...\n");
 	return 2;
 }
