@@ -60,6 +60,8 @@ export class ApprovalService {
   private nextReq = 1;
   private nextId = 1;
   private log = '';
+  /** called when an approval is denied (by a person, a rule or the timeout) */
+  readonly onDenied: Array<(info: ApprovalInfo) => void> = [];
 
   constructor(
     private readonly binary: string,
@@ -211,6 +213,7 @@ export class ApprovalService {
         e.info.by = why === '' ? undefined : why;
         e.info.roundTripUs = Number(b.readBigUInt64LE(24) - e.requestNs) / 1000;
         this.publish(e.info);
+        if (e.info.status === 'denied' || e.info.status === 'timed-out') for (const l of this.onDenied) l(e.info);
         this.settled.push(e.info.id);
         while (this.settled.length > KEEP_SETTLED) this.entries.delete(this.settled.shift()!);
       }

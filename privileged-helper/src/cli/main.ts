@@ -12,6 +12,7 @@ import { RUN_HELP, runCommand, START_HELP, startCommand } from './commands/run.j
 import { CHECKPOINT_HELP, checkpointCommand, FORK_HELP, forkCommand, RESTORE_HELP, restoreCommand, SNAPSHOT_HELP, snapshotCommand, SNAPSHOTS_HELP, snapshotsCommand } from './commands/snapshot.js';
 import { WORKFLOW_HELP, workflowCommand } from './commands/workflow.js';
 import { TRACE_HELP, traceCommand } from './commands/trace.js';
+import { OBSERVE_HELP, observeCommand } from './commands/observe.js';
 import { APPROVALS_HELP, approvalsCommand, APPROVE_HELP, approveCommand, DENY_HELP, denyCommand } from './commands/approvals.js';
 
 const COMMANDS: Record<string, { help: string; run: (argv: string[]) => Promise<number> | number }> = {
@@ -30,6 +31,7 @@ const COMMANDS: Record<string, { help: string; run: (argv: string[]) => Promise<
   workflow: { help: WORKFLOW_HELP, run: workflowCommand },
   trace: { help: TRACE_HELP, run: traceCommand },
   approvals: { help: APPROVALS_HELP, run: approvalsCommand },
+  observe: { help: OBSERVE_HELP, run: observeCommand },
   approve: { help: APPROVE_HELP, run: approveCommand },
   deny: { help: DENY_HELP, run: denyCommand },
   doctor: { help: DOCTOR_HELP, run: doctorCommand },
@@ -56,6 +58,7 @@ usage: ai-sandbox COMMAND [options]
   workflow run FILE        run a workflow with live progress (also: list, show, replay, cancel)
   trace NAME [-f]          a traced sandbox's syscalls (also: trace export, ls, status)
   approvals [-f]           syscalls waiting for approval; approve ID / deny ID [--always]
+  observe [NAME] [-f]      anomaly events (rule-named) and, with -f, resource samples
   doctor [--json]          check the kernel features sandboxes need
   helper                   run the privileged helper (root) in the foreground
 

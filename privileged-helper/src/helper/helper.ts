@@ -14,6 +14,7 @@ import type { Services } from '../rpc/context.js';
 import { SandboxManager } from '../sandbox/manager.js';
 import { defaultTracerBinary, TraceService } from '../trace/service.js';
 import { ApprovalService, defaultUnotifyBinary } from '../approvals/service.js';
+import { ObserveService } from '../observe/service.js';
 import { SnapshotService } from '../snapshot/service.js';
 import { SnapshotStore } from '../snapshot/store.js';
 import { databaseFile } from '../store/db.js';
@@ -25,7 +26,7 @@ import { identityOf, mountsUnder } from '../util/proc.js';
 import { VERSION } from '../version.js';
 import { reconcile, type ReconcileReport, type InstanceRecord } from './reconcile.js';
 
-export const CAPABILITIES = ['sandbox', 'exec', 'logs', 'stats', 'trace', 'approvals'];
+export const CAPABILITIES = ['sandbox', 'exec', 'logs', 'stats', 'trace', 'approvals', 'observe'];
 
 export class Helper {
   private server: net.Server | null = null;
@@ -79,8 +80,12 @@ export class Helper {
       if (interrupted.length) process.stderr.write(`ai-sandbox helper: runs interrupted by the previous helper's end: ${interrupted.join(', ')} (resume with \`ai-sandbox workflow replay RUN --from STEP\`)\n`);
       const traces = new TraceService(config.tracerBinary ?? defaultTracerBinary(config.launcherBinary), path.join(config.stateRoot, 'traces'));
       const approvals = new ApprovalService(defaultUnotifyBinary(config.launcherBinary), dir);
-      manager.observers.push(traces.observer, approvals.observer);
-      const services: Services = { manager, snapshots, workflows, traces, approvals };
+      const observe = new ObserveService(manager);
+      manager.observers.push(traces.observer, approvals.observer, observe.observer);
+      traces.listeners.push((sandbox, buf) => observe.onRecords(sandbox, buf));
+      approvals.onDenied.push((a) => observe.onApprovalDenied(a.sandbox, a.syscall, a.by ?? 'user'));
+      observe.start();
+      const services: Services = { manager, snapshots, workflows, traces, approvals, observe };
       const helper = new Helper(config, services, launcher, reconciled);
       launcher.onFatal = (err) => {
         process.stderr.write(`ai-sandbox helper: ${err.message}\n`);
@@ -101,6 +106,7 @@ export class Helper {
   async stop(): Promise<void> {
     this.server?.close();
     if (this.config.socketPath) fs.rmSync(this.config.socketPath, { force: true });
+    this.services.observe.stop();
     await this.services.workflows.shutdown();
     await this.services.manager.shutdown();
     await this.services.traces.shutdown();

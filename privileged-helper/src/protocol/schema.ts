@@ -87,6 +87,23 @@ export const approvalsSchema = z
   .strict();
 export type ApprovalsPolicy = z.infer<typeof approvalsSchema>;
 
+/** Anomaly rules (see observe/rules.ts); absent fields take the defaults, resource rules apply to every sandbox. */
+export const anomalyRulesSchema = z
+  .object({
+    /** memory-near-limit: raised when memory reaches this fraction of the limit (default 0.9; 0 = off) */
+    memoryNearLimit: z.number().min(0).max(1).optional(),
+    /** cpu-throttled: raised when the CPU quota ran out since the last sample (default on) */
+    cpuThrottled: z.boolean().optional(),
+    /** denied-syscall: a syscall refused by the policy (EPERM/ENOSYS, traced sandboxes) or by an approval (default on) */
+    deniedSyscalls: z.boolean().optional(),
+    /** unexpected-exec: an exec of a path outside these (a trailing / is a prefix); traced sandboxes; default off */
+    allowedExec: z.array(absPath).max(256).optional(),
+    /** failed-open-burst: this many failed opens within windowMs (traced sandboxes; default 50 in 1000 ms; count 0 = off) */
+    failedOpens: z.object({ count: z.number().int().min(0).max(1_000_000), windowMs: z.number().int().min(1).max(3_600_000) }).strict().optional(),
+  })
+  .strict();
+export type AnomalyRules = z.infer<typeof anomalyRulesSchema>;
+
 export const sandboxSpecSchema = z
   .object({
     name: nameSchema.optional(),
@@ -106,6 +123,8 @@ export const sandboxSpecSchema = z
     trace: traceOptionsSchema.optional(),
     /** syscalls that wait for a person's approval (seccomp user notification); off by default */
     approvals: approvalsSchema.optional(),
+    /** anomaly rules for this sandbox (observe); defaults apply without it */
+    anomalies: anomalyRulesSchema.optional(),
   })
   .strict();
 export type SandboxSpec = z.infer<typeof sandboxSpecSchema>;
@@ -248,6 +267,8 @@ export const operations = {
     .strict(),
   'trace.list': z.object({ run: runIdSchema.optional() }).strict(),
   'trace.status': z.object({}).strict(),
+  'observe.watch': z.object({ sandbox: nameSchema.optional(), resources: z.boolean().default(true) }).strict(),
+  'observe.anomalies': z.object({ sandbox: nameSchema.optional() }).strict(),
   'approvals.list': z.object({}).strict(),
   'approvals.watch': z.object({}).strict(),
   'approvals.decide': z
@@ -290,6 +311,8 @@ export interface Results {
   'trace.export': { stream: string; sandboxes: string[] };
   'trace.list': { traces: TraceSummary[] };
   'trace.status': TraceStatus;
+  'observe.watch': { stream: string };
+  'observe.anomalies': { anomalies: import('../observe/rules.js').Anomaly[] };
   'approvals.list': { approvals: ApprovalInfo[] };
   'approvals.watch': { stream: string };
   'approvals.decide': ApprovalInfo;
@@ -399,6 +422,10 @@ export type StreamEvent =
   | { type: 'trace-counters'; sandbox: string; counters: TraceCounters & { delivered: number; streamDropped: number } }
   /** an approval was requested or settled */
   | { type: 'approval'; approval: ApprovalInfo }
+  /** a sandbox's cgroup sample (every second while it runs) */
+  | { type: 'resources'; sample: import('../observe/rules.js').ResourceSample }
+  /** a rule fired: the event names it */
+  | { type: 'anomaly'; anomaly: import('../observe/rules.js').Anomaly }
   | { type: 'end' };
 
 export type ResponseFrame =

@@ -4,6 +4,7 @@ import type { WorkflowEngine } from '../workflow/engine.js';
 import type { ConnectionStream } from '../server/stream.js';
 import type { TraceService } from '../trace/service.js';
 import type { ApprovalService } from '../approvals/service.js';
+import type { ObserveService } from '../observe/service.js';
 
 /** The helper's services an operation can reach. */
 export interface Services {
@@ -12,6 +13,7 @@ export interface Services {
   workflows: WorkflowEngine;
   traces: TraceService;
   approvals: ApprovalService;
+  observe: ObserveService;
 }
 
 /** What an operation handler may use: the services, and its own connection's streams. */

@@ -30,6 +30,8 @@ import { workflowStart } from './workflow-start.js';
 import { workflowWatch } from './workflow-watch.js';
 import { traceExport } from './trace-export.js';
 import { approvalsDecide } from './approvals-decide.js';
+import { observeAnomalies } from './observe-anomalies.js';
+import { observeWatch } from './observe-watch.js';
 import { approvalsList } from './approvals-list.js';
 import { approvalsWatch } from './approvals-watch.js';
 import { traceList } from './trace-list.js';
@@ -101,6 +103,10 @@ export async function dispatch(ctx: RpcContext, op: OperationName, params: unkno
       return traceList(ctx, params as Params<'trace.list'>);
     case 'trace.status':
       return traceStatus(ctx, params as Params<'trace.status'>);
+    case 'observe.watch':
+      return observeWatch(ctx, params as Params<'observe.watch'>);
+    case 'observe.anomalies':
+      return observeAnomalies(ctx, params as Params<'observe.anomalies'>);
     case 'approvals.list':
       return approvalsList(ctx, params as Params<'approvals.list'>);
     case 'approvals.watch':

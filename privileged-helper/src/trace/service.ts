@@ -47,6 +47,8 @@ class TraceSession {
   readonly subscribers = new Set<Subscriber>();
   counters: TracerCounters = { emitted: 0, ringbufDropped: 0, rateLimited: 0, aggregated: new Map() };
   ended = false;
+  /** resolves once the sandbox's trace is complete on disk (its REMOVE drained, the store closed) */
+  finished: Promise<void> = Promise.resolve();
 
   constructor(
     readonly sandbox: string,
@@ -56,8 +58,11 @@ class TraceSession {
     readonly wallOffsetNs: bigint,
   ) {}
 
+  listeners: Array<(sandbox: string, buf: Buffer) => void> = [];
+
   records(buf: Buffer, count: number): void {
     this.writer?.append(buf, count);
+    for (const l of this.listeners) l(this.sandbox, buf);
     for (const s of this.subscribers) {
       if (s.held) s.held.push(buf);
       else deliver(this, s, buf, count);
@@ -127,6 +132,8 @@ export class TraceService {
   private starting: Promise<Tracer> | null = null;
   private readonly sessions = new Map<string, TraceSession>();
   private unsupported: string | null = null;
+  /** called with every live batch of a traced sandbox's records (anomaly rules) */
+  readonly listeners: Array<(sandbox: string, buf: Buffer) => void> = [];
 
   constructor(
     private readonly tracerBinary: string,
@@ -197,6 +204,7 @@ export class TraceService {
       counters: null,
     });
     const session = new TraceSession(sb.name, cgid, writer, wallOffsetNs);
+    session.listeners = this.listeners;
     this.sessions.set(sb.name, session);
     try {
       await tracer.add(cgid, syscallMask(nrs), o.rate ?? 0, {
@@ -217,19 +225,26 @@ export class TraceService {
     const session = this.sessions.get(sb.name);
     if (!session || session.ended) return;
     session.ended = true;
+    let done!: () => void;
+    session.finished = new Promise((r) => (done = r));
     try {
-      const c = this.tracer?.alive ? await this.tracer.remove(session.cgid) : null;
-      if (c) session.counters = c;
-    } catch {
-      // the tracer died: the counters so far are what there is (the session says so by ending)
-    }
-    this.sessions.delete(sb.name);
-    await session.writer?.close(session.totals());
-    for (const s of session.subscribers) {
-      if (s.held) continue; // still replaying: it ends itself after the held records
-      s.stream.event({ type: 'trace-counters', sandbox: session.sandbox, counters: session.totals(s) });
-      s.stream.end();
-      session.subscribers.delete(s);
+      try {
+        const c = this.tracer?.alive ? await this.tracer.remove(session.cgid) : null;
+        if (c) session.counters = c;
+      } catch {
+        // the tracer died: the counters so far are what there is (the session says so by ending)
+      }
+      // the session stays findable (ended) until its file is complete: subscribers wait for `finished`
+      await session.writer?.close(session.totals());
+    } finally {
+      this.sessions.delete(sb.name);
+      for (const s of session.subscribers) {
+        if (s.held) continue; // still replaying: it ends itself after the held records
+        s.stream.event({ type: 'trace-counters', sandbox: session.sandbox, counters: session.totals(s) });
+        s.stream.end();
+        session.subscribers.delete(s);
+      }
+      done();
     }
   }
 
@@ -246,7 +261,9 @@ export class TraceService {
     const keep = p.syscalls ? new Set(resolveSyscalls(p.syscalls)) : null;
     const dir = this.traceDir(p.sandbox);
     const before = this.sessions.get(p.sandbox);
-    if (before) await before.writer?.sync();
+    // a sandbox that just stopped: its last records are still being drained; read the finished trace
+    if (before?.ended) await before.finished;
+    else if (before) await before.writer?.sync();
     // From here to the registration nothing else runs: the index read now and the live records held
     // from now on meet exactly (no gap, no duplicate).
     const live = this.sessions.get(p.sandbox);

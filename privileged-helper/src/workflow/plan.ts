@@ -18,7 +18,7 @@ export const DEFAULT_WORKDIR = '/work';
 export const INPUTS_DIR = '/in';
 
 export type PlannedSpec = Required<Pick<SandboxSpecInput, 'command' | 'limits' | 'mounts' | 'env'>> &
-  Pick<SandboxSpecInput, 'rootfs' | 'workdir' | 'timeoutMs' | 'trace'> & { approvals?: ApprovalsPolicy };
+  Pick<SandboxSpecInput, 'rootfs' | 'workdir' | 'timeoutMs' | 'trace' | 'anomalies'> & { approvals?: ApprovalsPolicy };
 
 export interface PlannedStep {
   id: string;
@@ -104,6 +104,7 @@ function resolveStep(s: ExpandedStep, d: StepDefaults, baseDir: string): Omit<Pl
     ...((def.rootfs ?? d.rootfs) !== undefined && { rootfs: def.rootfs ?? d.rootfs }),
     ...((def.trace ?? d.trace) !== undefined && { trace: def.trace ?? d.trace }),
     ...((def.approvals ?? d.approvals) !== undefined && { approvals: def.approvals ?? d.approvals }),
+    ...((def.anomalies ?? d.anomalies) !== undefined && { anomalies: def.anomalies ?? d.anomalies }),
   };
   return {
     id: s.id,

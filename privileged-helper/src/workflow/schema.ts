@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { parseDuration, parseSize } from '../util/units.js';
-import { approvalsSchema, limitsSchema, traceOptionsSchema } from '../protocol/schema.js';
+import { anomalyRulesSchema, approvalsSchema, limitsSchema, traceOptionsSchema } from '../protocol/schema.js';
 
 export const WORKFLOW_VERSION = 1;
 
@@ -151,6 +151,9 @@ const sandboxFields = {
   approvals: approvalsSchema
     .optional()
     .meta({ description: 'syscalls that wait for a person: {ask: [connect], timeoutMs: 30000}; see `ai-sandbox approvals`' }),
+  anomalies: anomalyRulesSchema
+    .optional()
+    .meta({ description: 'anomaly rules: memoryNearLimit, cpuThrottled, deniedSyscalls, allowedExec, failedOpens; see `ai-sandbox observe`' }),
 };
 
 export const defaultsSchema = z.object(sandboxFields).strict();
