@@ -6,7 +6,7 @@
  * - tracer attach time (first traced sandbox) and sandbox add time (tracer already attached);
  * - approval round trip: a loop of connects under `approvals: {ask: [connect]}` after the first one was
  *   approved --always (so each call goes kernel -> supervisor -> kernel, no person), minus the same loop
- *   without approvals; and one call's notification-to-answer time as the supervisor measured it.
+ *   without approvals.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -75,11 +75,10 @@ async function delivery(client: HelperClient, n: number, name: string) {
 }
 
 /** ns per connect in a sandbox, with or without an ask on connect (approved always at the first call) */
-async function connectNs(client: HelperClient, n: number, ask: boolean, name: string): Promise<{ ns: number; firstUs: number | null }> {
+async function connectNs(client: HelperClient, n: number, ask: boolean, name: string): Promise<{ ns: number }> {
   const spec = { name, command: [LOOP, 'connectn', String(n), '9'], mounts, ...(ask && { approvals: { ask: ['connect'], timeoutMs: 20_000 } }) };
   const r = await client.call('sandbox.create', { spec: spec as never, attach: true, autoRemove: true });
   let out = '';
-  let firstUs: number | null = null;
   const done = new Promise<void>((resolve) =>
     client.onStream(r.stream!, (f) => {
       if (f.kind === 'stdout') out += Buffer.from(f.data ?? '', 'base64').toString();
@@ -91,8 +90,7 @@ async function connectNs(client: HelperClient, n: number, ask: boolean, name: st
     for (;;) {
       const a = (await client.call('approvals.list', {})).approvals.find((x) => x.sandbox === name && x.status === 'pending');
       if (a) {
-        const d = await client.call('approvals.decide', { id: a.id, allow: true, always: true });
-        firstUs = d.roundTripUs ?? null;
+        await client.call('approvals.decide', { id: a.id, allow: true, always: true });
         break;
       }
       if (Date.now() > deadline) throw new Error('no approval request');
@@ -102,7 +100,7 @@ async function connectNs(client: HelperClient, n: number, ask: boolean, name: st
   await done;
   const ns = Number(out.trim());
   if (!Number.isFinite(ns) || ns <= 0) throw new Error(`connectn printed "${out.trim()}"`);
-  return { ns, firstUs };
+  return { ns };
 }
 
 export async function run(ctx: BenchContext): Promise<BenchResult> {
