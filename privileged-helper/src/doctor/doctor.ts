@@ -11,6 +11,7 @@ import { detectCgroupDriver } from '../cgroup/detect.js';
 import { daemonConfig } from '../config.js';
 import { groupId } from '../server/server.js';
 import { defaultTracerBinary } from '../trace/service.js';
+import { defaultUnotifyBinary } from '../approvals/service.js';
 
 export interface Check {
   name: string;
@@ -99,6 +100,15 @@ export function runDoctor(): Check[] {
   const btf = fs.existsSync('/sys/kernel/btf/vmlinux');
   add({ name: 'btf', ok: btf, required: false, detail: btf ? '/sys/kernel/btf/vmlinux' : 'no kernel BTF', fix: 'a kernel built with CONFIG_DEBUG_INFO_BTF, for syscall tracing (ai-sandbox trace)' });
   add(tracingCheck(cfg.tracerBinary ?? defaultTracerBinary(cfg.launcherBinary), root, btf));
+  const unotify = defaultUnotifyBinary(cfg.launcherBinary);
+  const notifOk = !!p?.seccompUserNotif;
+  add({
+    name: 'approvals',
+    ok: notifOk && fs.existsSync(unotify),
+    required: false,
+    detail: !notifOk ? `unsupported: no seccomp user notification (${why('seccomp')})` : fs.existsSync(unotify) ? `seccomp user notification; supervisor ${unotify}` : `the supervisor is not built (${unotify})`,
+    fix: notifOk ? 'run `npm run setup` (builds ai-sandbox-unotify)' : 'a kernel with SECCOMP_RET_USER_NOTIF (5.0+) for approvals (ask policies)',
+  });
   const criu = findCriu();
   const cv = criu ? criuVersion(criu) : null;
   const criuOk = !!cv && versionAtLeast(cv, [4, 2]) && root;

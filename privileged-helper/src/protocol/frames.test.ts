@@ -20,6 +20,15 @@ describe('frames', () => {
     expect(got[1]).toEqual({ value: 7 });
   });
 
+  it('decodes a large frame that arrives in many small chunks, with frames before and after it', () => {
+    const big = { data: 'x'.repeat(3 * 1024 * 1024) };
+    const all = Buffer.concat([encodeFrame(1), encodeFrame(big), encodeFrame(2)]);
+    const dec = new FrameDecoder();
+    const got: unknown[] = [];
+    for (let off = 0; off < all.length; off += 65536) got.push(...dec.push(all.subarray(off, off + 65536)));
+    expect(got).toEqual([{ value: 1 }, { value: big }, { value: 2 }]);
+  });
+
   it('refuses an impossible length', () => {
     const head = Buffer.alloc(4);
     head.writeUInt32BE(MAX_FRAME_BYTES + 1);

@@ -28,4 +28,21 @@ describe('ConnectionStream flow control', () => {
     expect(sent.map((f) => f.event?.type).filter(Boolean)).toEqual(['exit', 'dropped', 'end']);
     expect(ended).toBe(1);
   });
+
+  it('windows trace batches like output: drops are reported, writable() waits for acks', async () => {
+    const sent: StreamFrame[] = [];
+    const s = new ConnectionStream('s2', (f) => sent.push(f), () => {});
+    const bytes = 1024 * 1024;
+    let ok = 0;
+    for (let i = 0; i < 10; i++) if (s.trace({ sandbox: 'x', count: 1, records: '' }, bytes)) ok++;
+    expect(ok).toBe(HIGH_WATER / bytes);
+    let ready = false;
+    const w = s.writable().then(() => (ready = true));
+    await Promise.resolve();
+    expect(ready).toBe(false);
+    s.ack(sent.at(-1)!.seq);
+    await w;
+    expect(ready).toBe(true);
+    expect(sent.some((f) => f.event?.type === 'dropped')).toBe(true);
+  });
 });
