@@ -1,5 +1,5 @@
 /*
- * ai-sandbox-unotify: the approvals supervisor (docs/adr/0006-approvals-supervisor.md). Sandboxes whose
+ * ai-sandbox-unotify: the approvals supervisor (docs/adr/0008-approvals-supervisor.md). Sandboxes whose
  * policy marks syscalls `ask` get a seccomp user-notification filter; the launcher connects each one to
  * this process's socket and the command sends its listener fd here (SCM_RIGHTS). Each notification
  * becomes a REQUEST to the helper, which answers DECIDE (allow or deny, once or always); a timeout

@@ -327,7 +327,7 @@ export interface ApprovalInfo {
   nr: number;
   /** raw arguments, hex */
   args: string[];
-  /** connect/bind: the address, as read when the call was made (display only: see docs/adr/0006) */
+  /** connect/bind: the address, as read when the call was made (display only: see docs/adr/0008) */
   addr?: import('../trace/records.js').TraceAddr | undefined;
   requestedAt: string;
   status: 'pending' | 'allowed' | 'denied' | 'timed-out' | 'gone';
