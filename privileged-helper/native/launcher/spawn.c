@@ -70,8 +70,9 @@ static bool fd_kind_ok(int fd, bool tty)
  * Warm slot: report READY, then block until the launcher sends the SPAWN plan, and turn it into the
  * same root_spec / cmd_spec a cold SPAWN computes in the launcher. The plan is re-decoded and
  * re-checked here with the launcher's own decoder and checks (bounds-checked, no trust in the
- * sender); SANDBOX_DIR, CGROUP2, CGROUP_PROCS and NETNS in it are ignored, this init's were fixed at
- * PREPARE. Exactly the expected stdio fds are accepted (1 pty slave or 3 pipes, type-checked); the
+ * sender); SANDBOX_DIR, CGROUP2 and CGROUP_PROCS in it are ignored, this init's were fixed at
+ * PREPARE. Exactly the expected fds are accepted (1 pty slave or 3 pipes, type-checked, and with
+ * NETNS one network namespace that the init joins now, before the root and `lo` are set up); the
  * channel is closed before anything else runs, so neither it nor a stray fd reaches the command.
  */
 static void init_wait_plan(struct init_args *a)
@@ -120,8 +121,16 @@ static void init_wait_plan(struct init_args *a)
 	if (r < 0)
 		child_fail(sfd, ST_PLAN, -r);
 	bool tty = pl.flags & FLAG_TTY;
-	if (nfds != (tty ? 1 : 3))
+	int nstdio = tty ? 1 : 3;
+	if (nfds != nstdio + (HAVE(&pl, T_NETNS) ? 1 : 0))
 		child_fail(sfd, ST_PLAN, EBADF);
+	if (nfds > nstdio) { /* a networked sandbox: its namespace (veth, address) replaces the slot's */
+		int ns = fds[nstdio];
+		if (!is_netns_fd(ns) || setns(ns, CLONE_NEWNET) < 0)
+			child_fail(sfd, ST_SETNS_NETNS, is_netns_fd(ns) ? errno : EINVAL);
+		close(ns);
+		nfds = nstdio;
+	}
 	for (int i = 0; i < nfds; i++) {
 		if (!fd_kind_ok(fds[i], tty))
 			child_fail(sfd, ST_PLAN, EBADF);
@@ -473,7 +482,9 @@ static int slot_matches(const struct sandbox *sb, const struct plan *pl, const c
 		*why = "CGROUP_PROCS differ from the prepared slot's";
 		return -EINVAL;
 	}
-	if (HAVE(pl, T_NETNS) != (sb->netns != NULL) || (sb->netns && !str_eq(pl->netns, sb->netns))) {
+	/* A slot prepared without NETNS takes one at SPAWN (its init joins it); one prepared with NETNS
+	 * must get the same. */
+	if (sb->netns && (!HAVE(pl, T_NETNS) || !str_eq(pl->netns, sb->netns))) {
 		*why = "NETNS differs from the prepared slot's";
 		return -EINVAL;
 	}
@@ -490,7 +501,7 @@ static int send_plan(int sock, const uint8_t *body, uint32_t len, const int *fds
 		if (setsockopt(sock, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof want) < 0)
 			return -errno;
 	}
-	union { struct cmsghdr h; char buf[CMSG_SPACE(3 * sizeof(int))]; } u;
+	union { struct cmsghdr h; char buf[CMSG_SPACE(4 * sizeof(int))]; } u;
 	memset(&u, 0, sizeof u);
 	struct iovec iov = { .iov_base = &len, .iov_len = 4 };
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
@@ -526,6 +537,7 @@ static void spawn_into_slot(struct sandbox *sb, const struct plan *pl, const uin
 	const char *why = "";
 	unsigned stage = ST_PLAN;
 	int err = EINVAL, r, par[3] = { -1, -1, -1 }, chi[3] = { -1, -1, -1 };
+	int late_ns = -1; /* NETNS for a slot prepared without one: sent to its init with the stdio fds */
 	if (sb->state == S_PREPARING) {
 		err = EBUSY;
 		why = "the prepared slot is not READY yet";
@@ -545,6 +557,17 @@ static void spawn_into_slot(struct sandbox *sb, const struct plan *pl, const uin
 		err = -r;
 		goto fail;
 	}
+	if (!sb->netns && HAVE(pl, T_NETNS)) {
+		char *p = str_dup0(pl->netns);
+		late_ns = p ? open(p, O_RDONLY | O_CLOEXEC) : -1;
+		free(p);
+		if (late_ns < 0 || !is_netns_fd(late_ns)) {
+			stage = ST_NETNS_OPEN;
+			err = late_ns < 0 ? errno : EINVAL;
+			why = "NETNS is not a network namespace file";
+			goto fail;
+		}
+	}
 	if (pl->tmpfs_bytes != sb->tmpfs_bytes) {
 		stage = ST_MOUNT_TMPFS;
 		if ((r = sandbox_tmpfs_resize(sb->dir, pl->tmpfs_bytes)) < 0) {
@@ -563,8 +586,13 @@ static void spawn_into_slot(struct sandbox *sb, const struct plan *pl, const uin
 	sb->out_fd = par[1];
 	sb->err_fd = par[2];
 	sb_note_pipes(sb);
-	r = send_plan(sb->plan_fd, body, len, chi, tty ? 1 : 3);
+	int sent[4] = { chi[0], chi[1], chi[2], -1 }, nsent = tty ? 1 : 3;
+	if (late_ns >= 0)
+		sent[nsent++] = late_ns;
+	r = send_plan(sb->plan_fd, body, len, sent, nsent);
 	close_stdio(chi);
+	if (late_ns >= 0)
+		close(late_ns);
 	close(sb->plan_fd); /* not in epoll */
 	sb->plan_fd = -1;
 	if (r < 0) {
@@ -573,6 +601,8 @@ static void spawn_into_slot(struct sandbox *sb, const struct plan *pl, const uin
 	}
 	return;
 fail:
+	if (late_ns >= 0)
+		close(late_ns);
 	close_stdio(par);
 	close_stdio(chi);
 	ev_spawn_failed(sb->id, stage, err, why);

@@ -680,6 +680,34 @@ def warm_command_in_prepared_cgroups_with_only_lo_and_no_extra_fds(c):
 
 
 @test
+def warm_slot_joins_a_netns_given_at_spawn(c):
+    """A slot prepared without NETNS takes one at SPAWN (a networked sandbox from a warm slot); a
+    NETNS that is not a network namespace is refused and the slot stays usable."""
+    nsfile = STATE + '/test-netns'
+    open(nsfile, 'w').close()
+    subprocess.run(['unshare', '--net=' + nsfile, 'ip', 'link', 'add', 'tveth0', 'type', 'veth', 'peer', 'name', 'tveth1'], check=True)
+    try:
+        ino = os.stat(nsfile).st_ino
+        i, name = c.prepare()
+        bad = tlv(T['NETNS'], STATE + '/sb')  # a directory, not an nsfs file
+        c.spawn_into(i, name, ['/bin/true'], extra=bad)
+        r = Result(c.L.wait_for(i, {SPAWN_FAILED}))
+        c.L.pop(i)
+        assert r.types == [SPAWN_FAILED] and r.failed['STAGE'] == b'netns open', r
+        c.spawn_into(i, name, ['/bin/sh', '-c', 'readlink /proc/self/ns/net; tail -n +3 /proc/net/dev | cut -d: -f1'],
+                     extra=tlv(T['NETNS'], nsfile))
+        r = Result(c.L.wait_for(i, {EXIT, SPAWN_FAILED}))
+        c.L.pop(i)
+        lines = r.out.decode().split()
+        assert r.status == 0 and lines[0] == 'net:[%d]' % ino, r
+        assert sorted(lines[1:]) == ['lo', 'tveth0', 'tveth1'], r
+        c.cleanup(name)
+    finally:
+        subprocess.run(['umount', nsfile], check=False)
+        os.unlink(nsfile)
+
+
+@test
 def warm_kill_prepared_slot_gives_exit_and_cleanup_unmounts(c):
     i, name = c.prepare()
     d = STATE + '/sb/' + name
