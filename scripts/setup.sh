@@ -6,8 +6,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 
-# Debian packages: build tools and libseccomp for the launcher; bubblewrap as the benchmark peer.
-APT_PACKAGES=(build-essential pkg-config libseccomp-dev bubblewrap util-linux iproute2 python3 procps)
+# Debian packages: build tools, libseccomp for the launcher, libnftables for network rules; bubblewrap as the benchmark peer.
+APT_PACKAGES=(build-essential pkg-config libseccomp-dev libnftables-dev bubblewrap util-linux iproute2 python3 procps)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' || missing+=("$p")

@@ -5,6 +5,7 @@
 import { AppError } from '../errors/app-error.js';
 import { VERSION } from '../version.js';
 import { InputError } from '../util/units.js';
+import { AUDIT_HELP, auditCommand } from './commands/audit.js';
 import { DOCTOR_HELP, doctorCommand } from './commands/doctor.js';
 import { HELPER_HELP, helperCommand } from './commands/helper.js';
 import { EXEC_HELP, execCommand, LOGS_HELP, logsCommand, PS_HELP, psCommand, RM_HELP, rmCommand, STOP_HELP, stopCommand } from './commands/manage.js';
@@ -26,6 +27,7 @@ const COMMANDS: Record<string, { help: string; run: (argv: string[]) => Promise<
   fork: { help: FORK_HELP, run: forkCommand },
   snapshot: { help: SNAPSHOT_HELP, run: snapshotCommand },
   workflow: { help: WORKFLOW_HELP, run: workflowCommand },
+  audit: { help: AUDIT_HELP, run: auditCommand },
   doctor: { help: DOCTOR_HELP, run: doctorCommand },
   helper: { help: HELPER_HELP, run: helperCommand },
 };
@@ -41,6 +43,7 @@ usage: ai-sandbox COMMAND [options]
   exec NAME [-it] -- CMD   run a command inside a running sandbox
   stop NAME                stop a sandbox (SIGTERM, then SIGKILL)
   rm NAME [-f]             remove a stopped sandbox
+  audit NAME [-f]          the network proxy's decisions for a sandbox (--json)
   checkpoint NAME          snapshot a running sandbox (--leave-running, --label)
   snapshots [NAME]         list snapshots
   restore SNAPSHOT         continue a snapshot as a new sandbox (--name)

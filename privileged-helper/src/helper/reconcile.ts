@@ -13,12 +13,16 @@ import path from 'node:path';
 import { detectCgroupDriver } from '../cgroup/detect.js';
 import type { HelperConfig } from '../config.js';
 import { isAlive, mountsUnder, type ProcessIdentity } from '../util/proc.js';
+import { NftProcess } from '../network/nft.js';
+import { deleteTable } from '../network/rules.js';
 
 export interface InstanceRecord {
   instance: string;
   helper: ProcessIdentity | null;
   launcher: ProcessIdentity | null;
   cgroupParent: string;
+  /** its nftables table (inet), if it had networking */
+  netTable?: string | undefined;
   createdAt: string;
 }
 
@@ -54,6 +58,8 @@ export async function reconcile(config: HelperConfig, opts: { includeSelf?: bool
     if (rec?.launcher && isAlive(rec.launcher)) process.kill(rec.launcher.pid, 'SIGKILL');
     const parent = rec?.cgroupParent ?? (self ? config.cgroupParent : undefined);
     if (parent) report.sandboxes += await removeCgroups(parent, parent !== config.cgroupParent || opts.includeSelf === true);
+    const table = rec?.netTable ?? (self ? config.net.table : undefined);
+    if (table && !self) await removeTable(table);
     for (const m of mountsUnder(dir)) {
       try {
         execFileSync('umount', ['-l', m], { stdio: 'ignore' });
@@ -66,6 +72,19 @@ export async function reconcile(config: HelperConfig, opts: { includeSelf?: bool
     fs.rmSync(path.join(config.stateRoot, 'logs', name), { recursive: true, force: true });
   }
   return report;
+}
+
+/** A dead instance's nftables table; its veths go with their namespaces (unmounted below). */
+async function removeTable(table: string): Promise<void> {
+  let nft;
+  try {
+    nft = NftProcess.start();
+    await nft.run(deleteTable(table).join('\n'));
+  } catch {
+    // no libnftables: it could not have made one either
+  } finally {
+    nft?.close();
+  }
 }
 
 async function removeCgroups(parent: string, removeParent: boolean): Promise<number> {

@@ -6,6 +6,8 @@
 import { z } from 'zod';
 import type { CgroupStats } from '../cgroup/types.js';
 import type { RunEvent, RunState } from '../workflow/run-state.js';
+import type { AuditEvent } from '../network/audit.js';
+import { DOMAIN_PATTERN_RE, HOSTNAME_RE } from '../network/domains.js';
 
 export const PROTOCOL_VERSION = 1;
 export const PROTOCOL_MIN = 1;
@@ -55,6 +57,33 @@ export const userSchema = z
   .object({ uid: z.number().int().min(0).max(2 ** 32 - 2), gid: z.number().int().min(0).max(2 ** 32 - 2) })
   .strict();
 
+const portSchema = z.number().int().min(1).max(65535);
+const ipv4Schema = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, 'an IPv4 address like 192.0.2.10');
+const domainPatternSchema = z
+  .string()
+  .max(253)
+  .regex(DOMAIN_PATTERN_RE, 'a domain pattern is a lowercase name (example.com) or a wildcard (*.example.com)');
+
+/**
+ * Network policy. No rule: loopback only. `allowPorts`: a veth to the host with egress to the host side
+ * (host.ai-sandbox.internal) and the outside on those ports. `allowDomains`: HTTP(S) through the
+ * auditing proxy, for these names only (`denyDomains` win over them).
+ */
+export const networkSchema = z
+  .object({
+    allowPorts: z.array(z.object({ port: portSchema, proto: z.enum(['tcp', 'udp']).default('tcp') }).strict()).max(64).default([]),
+    allowDomains: z.array(domainPatternSchema).max(256).default([]),
+    denyDomains: z.array(domainPatternSchema).max(256).default([]),
+    /** names pinned to addresses (like curl's --resolve); with a port, every connection to the name goes there */
+    resolve: z
+      .array(z.object({ name: z.string().max(253).regex(HOSTNAME_RE, 'a host name'), address: ipv4Schema, port: portSchema.optional() }).strict())
+      .max(256)
+      .default([]),
+  })
+  .strict();
+export type NetworkPolicy = z.infer<typeof networkSchema>;
+export type NetworkPolicyInput = z.input<typeof networkSchema>;
+
 export const sandboxSpecSchema = z
   .object({
     name: nameSchema.optional(),
@@ -70,6 +99,7 @@ export const sandboxSpecSchema = z
     tty: ttySchema.optional(),
     tmpfsBytes: z.number().int().min(1024 * 1024).max(2 ** 40).optional(),
     pool: nameSchema.optional(),
+    network: networkSchema.optional(),
   })
   .strict();
 export type SandboxSpec = z.infer<typeof sandboxSpecSchema>;
@@ -104,6 +134,19 @@ export interface SandboxInfo {
   pool: string | null;
   exit: ExitReport | null;
   cgroup2Path: string | null;
+  /** null: loopback only */
+  network: SandboxNetworkInfo | null;
+}
+
+export interface SandboxNetworkInfo {
+  address: string;
+  /** the host side: host.ai-sandbox.internal */
+  gateway: string;
+  interface: string;
+  allowPorts: Array<{ port: number; proto: 'tcp' | 'udp' }>;
+  allowDomains: string[];
+  denyDomains: string[];
+  proxy: string | null;
 }
 
 /** A running sandbox's resource use, as its cgroup reports it. */
@@ -190,6 +233,7 @@ export const operations = {
     })
     .strict(),
   'workflow.watch': z.object({ run: runIdSchema }).strict(),
+  'audit.list': z.object({ sandbox: nameSchema, follow: z.boolean().default(false) }).strict(),
 } as const;
 
 export type OperationName = keyof typeof operations;
@@ -223,6 +267,7 @@ export interface Results {
   'workflow.cancel': Record<string, never>;
   'workflow.replay': RunState;
   'workflow.watch': { stream: string };
+  'audit.list': { events: AuditEvent[]; droppedPackets: number | null; stream: string | null };
 }
 
 /** What lists and the CLI show of a snapshot. */
@@ -276,6 +321,7 @@ export type StreamEvent =
   | { type: 'exit'; report: ExitReport }
   | { type: 'dropped'; frames: number; bytes: number }
   | { type: 'workflow'; event: RunEvent }
+  | { type: 'audit'; event: AuditEvent }
   | { type: 'end' };
 
 export type ResponseFrame =

@@ -2,12 +2,19 @@ import type { SandboxManager } from '../sandbox/manager.js';
 import type { SnapshotService } from '../snapshot/service.js';
 import type { WorkflowEngine } from '../workflow/engine.js';
 import type { ConnectionStream } from '../server/stream.js';
+import type { AuditLog } from '../network/audit.js';
+import type { NetworkService } from '../network/network.js';
+import type { AuditStore } from '../store/audit.js';
 
 /** The helper's services an operation can reach. */
 export interface Services {
   manager: SandboxManager;
   snapshots: SnapshotService;
   workflows: WorkflowEngine;
+  network: NetworkService;
+  audit: AuditLog;
+  /** the daemon's audit history in SQLite (null in an embedded helper: in memory only) */
+  auditStore: AuditStore | null;
 }
 
 /** What an operation handler may use: the services, and its own connection's streams. */

@@ -1,0 +1,194 @@
+/**
+ * Networked sandboxes: a slot from the pool (namespace + veth), the nftables elements of its policy,
+ * and, with a domain policy, its own DNS answerer and auditing proxy on its gateway. `attach` runs
+ * before the sandbox's program; `detach` gives everything back when the sandbox is released.
+ *
+ * Threat model: the policy comes from a client, validated by the socket schema (ports are numbers,
+ * domains match DOMAIN_PATTERN_RE, pins are IPv4 literals); nothing of it reaches a shell or the nft
+ * text except those validated numbers and addresses we allocated.
+ */
+import type dgram from 'node:dgram';
+import fs from 'node:fs';
+import path from 'node:path';
+import { AppError } from '../errors/app-error.js';
+import type { NetworkPolicy, SandboxNetworkInfo } from '../protocol/schema.js';
+import { parseRange, type NetRange } from './addressing.js';
+import type { AuditSink } from './audit.js';
+import { startDns } from './dns.js';
+import { NftProcess, type Nft } from './nft.js';
+import { NetPool, type NetSlot } from './pool.js';
+import { SandboxProxy, type Pin } from './proxy.js';
+import { addSandbox, deleteTable, PROXY_PORTS, removeSandbox, tableRuleset, type SandboxRules } from './rules.js';
+import { realSlotOps, type SlotOps } from './slot-ops.js';
+
+export interface NetConfig {
+  /** e.g. 10.231.0.0/16 */
+  range: string;
+  /** host-side interface names: <prefix><slot> */
+  prefix: string;
+  /** the nftables table (inet family) of this instance */
+  table: string;
+  /** slots made ahead of time */
+  poolSize: number;
+}
+
+export interface Attachment {
+  slot: NetSlot;
+  rules: SandboxRules;
+  proxy: SandboxProxy | null;
+  dns: dgram.Socket | null;
+  etcDir: string;
+  info: SandboxNetworkInfo;
+  /** proxy variables for the sandbox's environment */
+  env: Record<string, string>;
+  mounts: Array<{ source: string; target: string; readOnly: boolean }>;
+}
+
+export function wantsNetwork(p: NetworkPolicy | undefined): p is NetworkPolicy {
+  return !!p && (p.allowPorts.length > 0 || p.allowDomains.length > 0);
+}
+
+export class NetworkService {
+  private pool: NetPool | null = null;
+  private nft: Nft | null = null;
+  private starting: Promise<void> | null = null;
+  private readonly range: NetRange;
+  private readonly dir: string;
+
+  constructor(
+    private readonly cfg: NetConfig,
+    instanceDir: string,
+    private readonly audit: AuditSink,
+    private readonly deps: { ops?: SlotOps; nft?: () => Nft } = {},
+  ) {
+    this.range = parseRange(cfg.range);
+    this.dir = path.join(instanceDir, 'net');
+  }
+
+  get config(): NetConfig {
+    return this.cfg;
+  }
+
+  /** Make the table and start filling the pool (background for the daemon; at the first use otherwise). */
+  ready(): Promise<void> {
+    this.starting ??= (async () => {
+      fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      try {
+        this.nft = this.deps.nft ? this.deps.nft() : NftProcess.start();
+        await this.nft.run(tableRuleset(this.cfg.table, this.range));
+      } catch (err) {
+        this.nft?.close();
+        this.nft = null;
+        const e = AppError.from(err);
+        throw new AppError('UNSUPPORTED', `sandbox networking is unavailable: nftables refused our table (${e.message}); \`ai-sandbox doctor\` explains what is missing`, { cause: err });
+      }
+      this.pool = new NetPool(this.deps.ops ?? realSlotOps, this.nft, { range: this.range, prefix: this.cfg.prefix, table: this.cfg.table, dir: this.dir, size: this.cfg.poolSize });
+      this.pool.fill();
+    })();
+    this.starting.catch(() => (this.starting = null));
+    return this.starting;
+  }
+
+  async attach(sandbox: string, policy: NetworkPolicy): Promise<Attachment> {
+    await this.ready();
+    const pool = this.pool!;
+    const nft = this.nft!;
+    const slot = await pool.take();
+    const { address, gateway, ifname } = slot.addr;
+    const useProxy = policy.allowDomains.length > 0;
+    const rules: SandboxRules = { ifname, address, gateway, ports: policy.allowPorts, proxy: useProxy };
+    const etcDir = `${slot.nsPath}.etc`;
+    let proxy: SandboxProxy | null = null;
+    let dns: dgram.Socket | null = null;
+    try {
+      await nft.run(addSandbox(this.cfg.table, rules));
+      if (useProxy) {
+        const pins = new Map<string, Pin>(policy.resolve.map((r) => [r.name, { address: r.address, port: r.port }]));
+        proxy = new SandboxProxy({ sandbox, gateway, policy: { allow: policy.allowDomains, deny: policy.denyDomains }, pins, range: this.range, audit: this.audit });
+        [, dns] = await Promise.all([proxy.start(), startDns(gateway, PROXY_PORTS.dns)]);
+      }
+      fs.mkdirSync(etcDir, { recursive: true, mode: 0o755 });
+      fs.writeFileSync(path.join(etcDir, 'hosts'), hostsFile(gateway, useProxy ? [] : policy.resolve));
+      fs.writeFileSync(path.join(etcDir, 'resolv.conf'), resolvConf(gateway, useProxy, policy));
+    } catch (err) {
+      await this.detach({ slot, rules, proxy, dns, etcDir } as Attachment).catch(() => undefined);
+      throw err;
+    }
+    const proxyUrl = useProxy ? `http://${gateway}:${PROXY_PORTS.explicit}` : null;
+    const env: Record<string, string> = proxyUrl
+      ? { HTTP_PROXY: proxyUrl, HTTPS_PROXY: proxyUrl, http_proxy: proxyUrl, https_proxy: proxyUrl, NO_PROXY: 'localhost,127.0.0.1', no_proxy: 'localhost,127.0.0.1' }
+      : {};
+    return {
+      slot,
+      rules,
+      proxy,
+      dns,
+      etcDir,
+      env,
+      mounts: [
+        { source: path.join(etcDir, 'hosts'), target: '/etc/hosts', readOnly: true },
+        { source: path.join(etcDir, 'resolv.conf'), target: '/etc/resolv.conf', readOnly: true },
+      ],
+      info: {
+        address,
+        gateway,
+        interface: ifname,
+        allowPorts: policy.allowPorts,
+        allowDomains: policy.allowDomains,
+        denyDomains: policy.denyDomains,
+        proxy: proxyUrl,
+      },
+    };
+  }
+
+  async detach(a: Attachment): Promise<void> {
+    a.dns?.close();
+    await a.proxy?.close();
+    await this.nft?.run(removeSandbox(this.cfg.table, a.rules)).catch(() => undefined);
+    fs.rmSync(a.etcDir, { recursive: true, force: true });
+    await this.pool?.release(a.slot);
+  }
+
+  /** Packets this sandbox address sent that the policy dropped (null: unknown). */
+  async droppedPackets(address: string): Promise<number | null> {
+    if (!this.nft) return null;
+    try {
+      const out = (await this.nft.json(`list set inet ${this.cfg.table} dropped`)) as { nftables?: Array<{ set?: { elem?: unknown[] } }> };
+      for (const item of out.nftables ?? []) {
+        for (const e of item.set?.elem ?? []) {
+          const el = (e as { elem?: { val?: string; counter?: { packets?: number } } }).elem;
+          if (el?.val === address) return el.counter?.packets ?? 0;
+        }
+      }
+      return 0;
+    } catch {
+      return null;
+    }
+  }
+
+  async shutdown(): Promise<void> {
+    await this.starting?.catch(() => undefined);
+    await this.pool?.shutdown();
+    await this.nft?.run(deleteTable(this.cfg.table).join('\n')).catch(() => undefined);
+    this.nft?.close();
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function hostsFile(gateway: string, pins: NetworkPolicy['resolve']): string {
+  const lines = ['127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback', `${gateway}\thost.ai-sandbox.internal`];
+  for (const p of pins) lines.push(`${p.address}\t${p.name}`);
+  return `${lines.join('\n')}\n`;
+}
+
+function resolvConf(gateway: string, proxy: boolean, policy: NetworkPolicy): string {
+  if (proxy) return `# ai-sandbox: names resolve to the auditing proxy, which applies the domain policy\nnameserver ${gateway}\noptions timeout:1 attempts:1\n`;
+  const dnsAllowed = policy.allowPorts.some((p) => p.port === 53);
+  if (!dnsAllowed) return '# ai-sandbox: no DNS (allow port 53/udp, or use --resolve NAME=ADDR)\noptions timeout:1 attempts:1\n';
+  const host = fs.existsSync('/etc/resolv.conf') ? fs.readFileSync('/etc/resolv.conf', 'utf8') : '';
+  const servers = host
+    .split('\n')
+    .map((l) => /^nameserver\s+(\d+\.\d+\.\d+\.\d+)\s*$/.exec(l)?.[1])
+    .filter((a): a is string => !!a && !a.startsWith('127.'));
+  return `${servers.map((s) => `nameserver ${s}`).join('\n')}\noptions timeout:2 attempts:2\n`;
+}
