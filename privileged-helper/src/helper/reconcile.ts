@@ -59,7 +59,7 @@ export async function reconcile(config: HelperConfig, opts: { includeSelf?: bool
     const parent = rec?.cgroupParent ?? (self ? config.cgroupParent : undefined);
     if (parent) report.sandboxes += await removeCgroups(parent, parent !== config.cgroupParent || opts.includeSelf === true);
     const table = rec?.netTable ?? (self ? config.net.table : undefined);
-    if (table && !self) await removeTable(table);
+    if (table) await removeTable(table);
     for (const m of mountsUnder(dir)) {
       try {
         execFileSync('umount', ['-l', m], { stdio: 'ignore' });

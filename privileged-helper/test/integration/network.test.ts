@@ -283,3 +283,71 @@ function selfSigned(): { key: string; cert: string } {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/** Listening TCP and bound UDP sockets on addresses of the test range (10.232.0.0/16): proxy and DNS. */
+function listenersInTestRange(): string[] {
+  const found: string[] = [];
+  for (const [file, state] of [['/proc/net/tcp', '0A'], ['/proc/net/udp', '07']] as const) {
+    for (const line of fs.readFileSync(file, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 4 || f[3] !== state) continue;
+      const [hex, portHex] = f[1]!.split(':');
+      const ip = Buffer.from(hex!, 'hex').reverse().join('.');
+      if (ip.startsWith('10.232.')) found.push(`${file.slice(10)} ${ip}:${parseInt(portHex!, 16)}`);
+    }
+  }
+  return found;
+}
+
+describe('network leaks', () => {
+  let helper: TestHelper;
+  beforeAll(async () => {
+    helper = await TestHelper.start();
+  });
+  afterAll(async () => helper?.destroy());
+
+  it('300 networked sandboxes (half with the proxy) leave no veth, namespace, nft element or listener', async () => {
+    const client = await helper.client();
+    let ok = 0;
+    for (let batch = 0; batch < 30; batch++) {
+      const jobs = Array.from({ length: 10 }, async (_, j) => {
+        const network: NetworkPolicyInput = j % 2 ? { allowPorts: [{ port: 443 }] } : { allowDomains: ['allowed.test'] };
+        const res = await client.call('sandbox.create', { spec: { command: ['true'], network }, attach: true, autoRemove: true });
+        await new Promise<void>((resolve) => client.onStream(res.stream!, (f) => void (f.event?.type === 'end' && resolve())));
+        ok++;
+      });
+      await Promise.all(jobs);
+    }
+    client.close();
+    expect(ok).toBe(300);
+    const census = await helper.settledCensus();
+    // the pool keeps its ready slots (made ahead of time, by design): 2 namespaces and their veths, nothing else
+    const net = await helper.netCensus();
+    const pooled = census.mounts.filter((m) => m.includes('/net/'));
+    expect(pooled.length).toBeLessThanOrEqual(2);
+    expect(net.veths.length).toBe(pooled.length);
+    expect(net.elements).toBe(pooled.length); // only the ready slots' interfaces in the `ifaces` set
+    expect(listenersInTestRange()).toEqual([]);
+    await helper.stop();
+    expect(await helper.settledNetCensus()).toEqual({ veths: [], table: false, elements: 0 });
+    expect(helper.census().mounts).toEqual([]);
+  }, 180_000);
+
+  it('after kill -9 of the helper with networked sandboxes running, a restart leaves no veth, table entry or listener', async () => {
+    await helper.startProcess();
+    const client = await helper.client();
+    for (let i = 0; i < 6; i++) {
+      const network: NetworkPolicyInput = i % 2 ? { allowPorts: [{ port: 443 }] } : { allowDomains: ['allowed.test'] };
+      await client.call('sandbox.create', { spec: { name: `net${i}`, command: ['sleep', '300'], network }, autoRemove: false });
+    }
+    expect(listenersInTestRange().length).toBe(3 * 4); // 3 proxied sandboxes: 3 TCP listeners and DNS each
+    client.close();
+    await helper.kill9();
+    expect((await helper.netCensus()).veths.length).toBeGreaterThanOrEqual(6);
+    await helper.startProcess();
+    await helper.stop();
+    expect(await helper.settledNetCensus()).toEqual({ veths: [], table: false, elements: 0 });
+    expect(listenersInTestRange()).toEqual([]);
+    expect(helper.census()).toMatchObject({ mounts: [], processes: [] });
+  }, 60_000);
+});
