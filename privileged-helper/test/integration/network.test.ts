@@ -263,6 +263,31 @@ except (OSError, ssl.SSLError) as e:
     ]);
   });
 
+  it('gives each workflow step its own network policy', async () => {
+    const fetch = `/usr/bin/python3 -S -c "import urllib.request; print(urllib.request.urlopen('http://allowed.test/wf', timeout=3).read().decode())"`;
+    const yaml = [
+      'version: 1',
+      'name: net-policy',
+      'onFailure: continue',
+      'steps:',
+      '  online:',
+      `    run: ${JSON.stringify(fetch)}`,
+      '    network:',
+      '      allow: { domains: [allowed.test] }',
+      `      resolve: { allowed.test: "127.0.0.1:${port}" }`,
+      '  offline:',
+      `    run: ${JSON.stringify(fetch)}`,
+      '',
+    ].join('\n');
+    const started = await client.call('workflow.start', { text: yaml, file: '/tmp/net-policy.yaml' });
+    let r = started;
+    for (const deadline = Date.now() + 30_000; r.status === 'running' && Date.now() < deadline; ) {
+      await new Promise((res) => setTimeout(res, 100));
+      r = await client.call('workflow.get', { run: started.id });
+    }
+    expect(r.steps.map((st) => `${st.id}:${st.status}`)).toEqual(['online:succeeded', 'offline:failed']);
+  });
+
   it('`ai-sandbox audit NAME --json` prints the decisions after the sandbox is gone', async () => {
     const sb = await startGated(client, "import urllib.request, urllib.error\ntry:\n    urllib.request.urlopen('http://nope.test/', timeout=5)\nexcept urllib.error.HTTPError as e:\n    print(e.code)", policy());
     await sb.send('go');
