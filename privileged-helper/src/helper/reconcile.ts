@@ -13,7 +13,7 @@ import path from 'node:path';
 import { detectCgroupDriver } from '../cgroup/detect.js';
 import type { HelperConfig } from '../config.js';
 import { isAlive, mountsUnder, type ProcessIdentity } from '../util/proc.js';
-import { NftProcess } from '../network/nft.js';
+import { NativeNet } from '../network/native-net.js';
 import { deleteTable } from '../network/rules.js';
 
 export interface InstanceRecord {
@@ -78,7 +78,7 @@ export async function reconcile(config: HelperConfig, opts: { includeSelf?: bool
 async function removeTable(table: string): Promise<void> {
   let nft;
   try {
-    nft = NftProcess.start();
+    nft = NativeNet.start();
     await nft.run(deleteTable(table).join('\n'));
   } catch {
     // no libnftables: it could not have made one either

@@ -15,11 +15,10 @@ import type { NetworkPolicy, SandboxNetworkInfo } from '../protocol/schema.js';
 import { parseRange, type NetRange } from './addressing.js';
 import type { AuditSink } from './audit.js';
 import { startDns } from './dns.js';
-import { NftProcess, type Nft } from './nft.js';
+import { NativeNet, type Nft, type SlotOps } from './native-net.js';
 import { NetPool, type NetSlot } from './pool.js';
 import { SandboxProxy, type Pin } from './proxy.js';
 import { addSandbox, deleteTable, PROXY_PORTS, removeSandbox, tableRuleset, type SandboxRules } from './rules.js';
-import { realSlotOps, type SlotOps } from './slot-ops.js';
 
 export interface NetConfig {
   /** e.g. 10.231.0.0/16 */
@@ -50,7 +49,7 @@ export function wantsNetwork(p: NetworkPolicy | undefined): p is NetworkPolicy {
 
 export class NetworkService {
   private pool: NetPool | null = null;
-  private nft: Nft | null = null;
+  private nft: (Nft & SlotOps) | null = null;
   private starting: Promise<void> | null = null;
   private readonly range: NetRange;
   private readonly dir: string;
@@ -59,7 +58,8 @@ export class NetworkService {
     private readonly cfg: NetConfig,
     instanceDir: string,
     private readonly audit: AuditSink,
-    private readonly deps: { ops?: SlotOps; nft?: () => Nft } = {},
+    /** fakes for unit tests; by default one NativeNet process does both */
+    private readonly deps: { make?: () => Nft & SlotOps } = {},
   ) {
     this.range = parseRange(cfg.range);
     this.dir = path.join(instanceDir, 'net');
@@ -74,7 +74,7 @@ export class NetworkService {
     this.starting ??= (async () => {
       fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
       try {
-        this.nft = this.deps.nft ? this.deps.nft() : NftProcess.start();
+        this.nft = this.deps.make ? this.deps.make() : NativeNet.start();
         await this.nft.run(tableRuleset(this.cfg.table, this.range));
       } catch (err) {
         this.nft?.close();
@@ -82,7 +82,7 @@ export class NetworkService {
         const e = AppError.from(err);
         throw new AppError('UNSUPPORTED', `sandbox networking is unavailable: nftables refused our table (${e.message}); \`ai-sandbox doctor\` explains what is missing`, { cause: err });
       }
-      this.pool = new NetPool(this.deps.ops ?? realSlotOps, this.nft, { range: this.range, prefix: this.cfg.prefix, table: this.cfg.table, dir: this.dir, size: this.cfg.poolSize });
+      this.pool = new NetPool(this.nft, this.nft, { range: this.range, prefix: this.cfg.prefix, table: this.cfg.table, dir: this.dir, size: this.cfg.poolSize });
       this.pool.fill();
     })();
     this.starting.catch(() => (this.starting = null));

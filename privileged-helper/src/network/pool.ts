@@ -7,9 +7,8 @@
 import path from 'node:path';
 import { AppError } from '../errors/app-error.js';
 import { slotAddresses, type NetRange, type SlotAddresses } from './addressing.js';
-import type { Nft } from './nft.js';
+import type { Nft, SlotOps } from './native-net.js';
 import { addInterface, removeInterface } from './rules.js';
-import type { SlotOps } from './slot-ops.js';
 
 export interface NetSlot {
   addr: SlotAddresses;
@@ -64,7 +63,7 @@ export class NetPool {
   /** A ready slot, or one made now when the pool is empty. */
   async take(): Promise<NetSlot> {
     const s = this.ready.shift() ?? (await this.make());
-    this.fill();
+    setTimeout(() => this.fill(), 100);
     return s;
   }
 

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HelperClient } from '../../src/protocol/client.js';
 import { mountsUnder } from '../../src/util/proc.js';
-import { NftProcess } from '../../src/network/nft.js';
+import { NativeNet } from '../../src/network/native-net.js';
 
 export const CLI = fileURLToPath(new URL('../../bin/ai-sandbox.js', import.meta.url));
 const CGROUP_ROOTS = ['/sys/fs/cgroup/unified', '/sys/fs/cgroup/memory', '/sys/fs/cgroup/cpu', '/sys/fs/cgroup/pids', '/sys/fs/cgroup'];
@@ -59,7 +59,7 @@ export class TestHelper {
   /** What this helper holds of the network: host-side veths (by the test prefix) and its nft table. */
   async netCensus(): Promise<{ veths: string[]; table: boolean; elements: number }> {
     const veths = fs.readdirSync('/sys/class/net').filter((n) => n.startsWith(TEST_NET_PREFIX));
-    const nft = NftProcess.start();
+    const nft = NativeNet.start();
     try {
       const out = (await nft.json(`list table inet ${this.netTable}`).catch(() => null)) as { nftables: Array<{ set?: { elem?: unknown[] } }> } | null;
       const elements = (out?.nftables ?? []).reduce((n, item) => n + (item.set?.elem?.length ?? 0), 0);
@@ -213,7 +213,7 @@ export class TestHelper {
     for (const v of fs.readdirSync('/sys/class/net').filter((n) => n.startsWith(TEST_NET_PREFIX))) {
       await new Promise((r) => execFile('ip', ['link', 'del', v], r));
     }
-    const nft = NftProcess.start();
+    const nft = NativeNet.start();
     await nft.run(`add table inet ${this.netTable}\ndelete table inet ${this.netTable}`).catch(() => undefined);
     nft.close();
     fs.rmSync(this.runRoot, { recursive: true, force: true });
