@@ -11,8 +11,7 @@
  *   op 1 NFT_JSON  the same with JSON output
  *   op 2 SLOT_NEW  payload: "ifname\0address\0gateway\0nspath\0"; EEXIST if the interface name is
  *                  taken (another helper instance holds that slot): nothing is left behind
- *   op 3 SLOT_DEL  payload: "ifname\0nspath\0": unmounts and removes nspath; the kernel then
- *                  destroys the namespace and its veth pair in the background
+ *   op 3 SLOT_DEL  payload: "ifname\0nspath\0": deletes the veth pair, unmounts and removes nspath
  *
  * Threat model: only the helper (root) talks to this process, over pipes it created; names and
  * addresses come from the helper's allocator (our prefix, our range), nft text from validated numbers.
@@ -27,7 +26,6 @@
 #include <net/if.h>
 #include <nftables/libnftables.h>
 #include <sched.h>
-#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -191,13 +189,13 @@ static void sysctl_write(const char *path, const char *value)
 
 /* ---- slots ------------------------------------------------------------------------------------ */
 
-/* The namespace's last reference goes with the bind mount (its sandbox has exited): the kernel then
- * tears it down, veth pair included, in the background. An explicit RTM_DELLINK would wait for RCU
- * grace periods here (tens of ms) and hold up the requests queued behind it; `force` (a slot that
- * failed half-way, or reconcile) does it anyway. */
-static int slot_del(const char *ifname, const char *nspath, bool force)
+/* The veth pair goes at once (RTM_DELLINK; it waits for RCU grace periods, tens of ms, which is why
+ * the helper sends slot work to a process of its own, never the one on a sandbox's start path), then
+ * the namespace's last reference, the bind mount. Left to the kernel's namespace teardown alone, the
+ * pair can outlive its sandbox by seconds when many namespaces end at once. */
+static int slot_del(const char *ifname, const char *nspath)
 {
-	int fd = force ? nl_socket() : -1;
+	int fd = nl_socket();
 	if (fd >= 0) {
 		link_del(fd, ifname); /* ENODEV when it is already gone */
 		close(fd);
@@ -245,7 +243,7 @@ static int slot_new(const char *ifname, const char *addr_s, const char *gw_s, co
 		exit(1); /* never serve another request from the wrong namespace */
 	}
 	if (r < 0) {
-		slot_del(ifname, nspath, true);
+		slot_del(ifname, nspath);
 		return r;
 	}
 	char path[128];
@@ -263,7 +261,7 @@ static int slot_new(const char *ifname, const char *addr_s, const char *gw_s, co
 	if (fd >= 0)
 		close(fd);
 	if (r < 0)
-		slot_del(ifname, nspath, true);
+		slot_del(ifname, nspath);
 	return r;
 }
 
@@ -343,7 +341,7 @@ int main(void)
 			int r = slot_new(s[0], s[1], s[2], s[3]);
 			rc = reply((uint32_t)-r, r ? strerror(-r) : NULL);
 		} else if (op == OP_SLOT_DEL && split(p, len, s, 2) == 0) {
-			rc = reply((uint32_t)-slot_del(s[0], s[1], false), NULL);
+			rc = reply((uint32_t)-slot_del(s[0], s[1]), NULL);
 		} else {
 			rc = reply(EINVAL, "bad request");
 		}

@@ -59,7 +59,7 @@ export async function reconcile(config: HelperConfig, opts: { includeSelf?: bool
     const parent = rec?.cgroupParent ?? (self ? config.cgroupParent : undefined);
     if (parent) report.sandboxes += await removeCgroups(parent, parent !== config.cgroupParent || opts.includeSelf === true);
     const table = rec?.netTable ?? (self ? config.net.table : undefined);
-    if (table) await removeTable(table);
+    await removeNetwork(dir, table);
     for (const m of mountsUnder(dir)) {
       try {
         execFileSync('umount', ['-l', m], { stdio: 'ignore' });
@@ -74,16 +74,23 @@ export async function reconcile(config: HelperConfig, opts: { includeSelf?: bool
   return report;
 }
 
-/** A dead instance's nftables table; its veths go with their namespaces (unmounted below). */
-async function removeTable(table: string): Promise<void> {
-  let nft;
+/**
+ * A dead instance's network: its nftables table, and its slots (files named after their host-side
+ * interface under net/): each veth pair deleted and its namespace unmounted.
+ */
+async function removeNetwork(dir: string, table: string | undefined): Promise<void> {
+  const netDir = path.join(dir, 'net');
+  const slots = fs.existsSync(netDir) ? fs.readdirSync(netDir).filter((f) => /^[a-z0-9]+$/.test(f)) : [];
+  if (!table && !slots.length) return;
+  let net;
   try {
-    nft = NativeNet.start();
-    await nft.run(deleteTable(table).join('\n'));
+    net = NativeNet.start();
+    if (table) await net.run(deleteTable(table).join('\n'));
+    for (const ifname of slots) await net.destroy({ index: 0, ifname, gateway: '', address: '' }, path.join(netDir, ifname));
   } catch {
-    // no libnftables: it could not have made one either
+    // no ai-sandbox-net: it could not have made any either; the unmounts below still run
   } finally {
-    nft?.close();
+    net?.close();
   }
 }
 

@@ -33,10 +33,11 @@ export interface NetConfig {
 
 export interface Attachment {
   slot: NetSlot;
+  /** the rules and the proxy, being put in place: the sandbox's program may run once this resolves */
+  applied: Promise<void>;
   rules: SandboxRules;
   proxy: SandboxProxy | null;
   dns: dgram.Socket | null;
-  etcDir: string;
   info: SandboxNetworkInfo;
   /** proxy variables for the sandbox's environment */
   env: Record<string, string>;
@@ -49,7 +50,10 @@ export function wantsNetwork(p: NetworkPolicy | undefined): p is NetworkPolicy {
 
 export class NetworkService {
   private pool: NetPool | null = null;
+  /** a sandbox's rules, on its start path */
   private nft: (Nft & SlotOps) | null = null;
+  /** the pool's slow work (making a slot takes milliseconds): its own process, so it never queues ahead of the rules */
+  private slotNet: (Nft & SlotOps) | null = null;
   private starting: Promise<void> | null = null;
   private readonly range: NetRange;
   private readonly dir: string;
@@ -71,21 +75,34 @@ export class NetworkService {
 
   /** Make the table and start filling the pool (background for the daemon; at the first use otherwise). */
   ready(): Promise<void> {
-    this.starting ??= (async () => {
-      fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-      try {
-        this.nft = this.deps.make ? this.deps.make() : NativeNet.start();
-        await this.nft.run(tableRuleset(this.cfg.table, this.range));
-      } catch (err) {
-        this.nft?.close();
-        this.nft = null;
-        const e = AppError.from(err);
-        throw new AppError('UNSUPPORTED', `sandbox networking is unavailable: nftables refused our table (${e.message}); \`ai-sandbox doctor\` explains what is missing`, { cause: err });
-      }
-      this.pool = new NetPool(this.nft, this.nft, { range: this.range, prefix: this.cfg.prefix, table: this.cfg.table, dir: this.dir, size: this.cfg.poolSize });
-      this.pool.fill();
-    })();
-    this.starting.catch(() => (this.starting = null));
+    if (!this.starting) {
+      this.starting = (async () => {
+        fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+        const make = this.deps.make ?? (() => NativeNet.start());
+        try {
+          this.nft = make();
+          this.slotNet = make();
+          await this.nft.run(tableRuleset(this.cfg.table, this.range));
+        } catch (err) {
+          this.nft?.close();
+          this.slotNet?.close();
+          this.nft = this.slotNet = null;
+          const e = AppError.from(err);
+          throw new AppError('UNSUPPORTED', `sandbox networking is unavailable: nftables refused our table (${e.message}); \`ai-sandbox doctor\` explains what is missing`, { cause: err });
+        }
+        this.pool = new NetPool(this.slotNet, this.slotNet, {
+          range: this.range,
+          prefix: this.cfg.prefix,
+          table: this.cfg.table,
+          dir: this.dir,
+          size: this.cfg.poolSize,
+          prepare: (s) => writeEtc(etcDirOf(s), s.addr.gateway),
+          dispose: (s) => fs.rmSync(etcDirOf(s), { recursive: true, force: true }),
+        });
+        this.pool.fill();
+      })();
+      this.starting.catch(() => (this.starting = null)); // a later attach tries again
+    }
     return this.starting;
   }
 
@@ -97,37 +114,27 @@ export class NetworkService {
     const { address, gateway, ifname } = slot.addr;
     const useProxy = policy.allowDomains.length > 0;
     const rules: SandboxRules = { ifname, address, gateway, ports: policy.allowPorts, proxy: useProxy };
-    const etcDir = `${slot.nsPath}.etc`;
-    let proxy: SandboxProxy | null = null;
-    let dns: dgram.Socket | null = null;
+    let files: { hosts: string; resolv: string };
     try {
-      await nft.run(addSandbox(this.cfg.table, rules));
-      if (useProxy) {
-        const pins = new Map<string, Pin>(policy.resolve.map((r) => [r.name, { address: r.address, port: r.port }]));
-        proxy = new SandboxProxy({ sandbox, gateway, policy: { allow: policy.allowDomains, deny: policy.denyDomains }, pins, range: this.range, audit: this.audit });
-        [, dns] = await Promise.all([proxy.start(), startDns(gateway, PROXY_PORTS.dns)]);
-      }
-      fs.mkdirSync(etcDir, { recursive: true, mode: 0o755 });
-      fs.writeFileSync(path.join(etcDir, 'hosts'), hostsFile(gateway, useProxy ? [] : policy.resolve));
-      fs.writeFileSync(path.join(etcDir, 'resolv.conf'), resolvConf(gateway, useProxy, policy));
+      files = etcFiles(etcDirOf(slot), gateway, useProxy, policy);
     } catch (err) {
-      await this.detach({ slot, rules, proxy, dns, etcDir } as Attachment).catch(() => undefined);
+      await pool.release(slot);
       throw err;
     }
     const proxyUrl = useProxy ? `http://${gateway}:${PROXY_PORTS.explicit}` : null;
     const env: Record<string, string> = proxyUrl
       ? { HTTP_PROXY: proxyUrl, HTTPS_PROXY: proxyUrl, http_proxy: proxyUrl, https_proxy: proxyUrl, NO_PROXY: 'localhost,127.0.0.1', no_proxy: 'localhost,127.0.0.1' }
       : {};
-    return {
+    const a: Attachment = {
       slot,
+      applied: Promise.resolve(),
       rules,
-      proxy,
-      dns,
-      etcDir,
+      proxy: null,
+      dns: null,
       env,
       mounts: [
-        { source: path.join(etcDir, 'hosts'), target: '/etc/hosts', readOnly: true },
-        { source: path.join(etcDir, 'resolv.conf'), target: '/etc/resolv.conf', readOnly: true },
+        { source: files.hosts, target: '/etc/hosts', readOnly: true },
+        { source: files.resolv, target: '/etc/resolv.conf', readOnly: true },
       ],
       info: {
         address,
@@ -139,13 +146,27 @@ export class NetworkService {
         proxy: proxyUrl,
       },
     };
+    // The rules' transaction runs in ai-sandbox-net (and the proxy starts) while the caller starts the
+    // sandbox up to its program; a failure here must stop it from running (see SandboxManager).
+    a.applied = (async () => {
+      const rulesIn = nft.run(addSandbox(this.cfg.table, rules));
+      if (useProxy) {
+        const pins = new Map<string, Pin>(policy.resolve.map((r) => [r.name, { address: r.address, port: r.port }]));
+        a.proxy = new SandboxProxy({ sandbox, gateway, policy: { allow: policy.allowDomains, deny: policy.denyDomains }, pins, range: this.range, audit: this.audit });
+        [, a.dns] = await Promise.all([a.proxy.start(), startDns(gateway, PROXY_PORTS.dns), rulesIn]);
+      } else {
+        await rulesIn;
+      }
+    })();
+    a.applied.catch(() => undefined); // observed by the caller; never an unhandled rejection
+    return a;
   }
 
   async detach(a: Attachment): Promise<void> {
+    await a.applied.catch(() => undefined);
     a.dns?.close();
     await a.proxy?.close();
     await this.nft?.run(removeSandbox(this.cfg.table, a.rules)).catch(() => undefined);
-    fs.rmSync(a.etcDir, { recursive: true, force: true });
     await this.pool?.release(a.slot);
   }
 
@@ -171,9 +192,39 @@ export class NetworkService {
     await this.pool?.shutdown();
     await this.nft?.run(deleteTable(this.cfg.table).join('\n')).catch(() => undefined);
     this.nft?.close();
+    this.slotNet?.close();
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+function etcDirOf(s: NetSlot): string {
+  return `${s.nsPath}.etc`;
+}
+
+/** A new slot's files for the common cases, written off the start path (by the pool). */
+function writeEtc(dir: string, gateway: string): void {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  fs.writeFileSync(path.join(dir, 'hosts'), hostsFile(gateway, []));
+  fs.writeFileSync(path.join(dir, 'resolv.conf.proxy'), RESOLV_PROXY(gateway));
+  fs.writeFileSync(path.join(dir, 'resolv.conf.none'), RESOLV_NONE);
+}
+
+/** The /etc/hosts and /etc/resolv.conf a sandbox gets: prepared ones, or written now for pins and DNS. */
+function etcFiles(dir: string, gateway: string, proxy: boolean, policy: NetworkPolicy): { hosts: string; resolv: string } {
+  let hosts = path.join(dir, 'hosts');
+  if (!proxy && policy.resolve.length) {
+    hosts = path.join(dir, 'hosts.pinned');
+    fs.writeFileSync(hosts, hostsFile(gateway, policy.resolve));
+  }
+  if (proxy) return { hosts, resolv: path.join(dir, 'resolv.conf.proxy') };
+  if (!policy.allowPorts.some((p) => p.port === 53)) return { hosts, resolv: path.join(dir, 'resolv.conf.none') };
+  const resolv = path.join(dir, 'resolv.conf.dns');
+  fs.writeFileSync(resolv, hostResolvers());
+  return { hosts, resolv };
+}
+
+const RESOLV_PROXY = (gateway: string) => `# ai-sandbox: names resolve to the auditing proxy, which applies the domain policy\nnameserver ${gateway}\noptions timeout:1 attempts:1\n`;
+const RESOLV_NONE = '# ai-sandbox: no DNS (allow port 53/udp, or use --resolve NAME=ADDR)\noptions timeout:1 attempts:1\n';
 
 function hostsFile(gateway: string, pins: NetworkPolicy['resolve']): string {
   const lines = ['127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback', `${gateway}\thost.ai-sandbox.internal`];
@@ -181,10 +232,8 @@ function hostsFile(gateway: string, pins: NetworkPolicy['resolve']): string {
   return `${lines.join('\n')}\n`;
 }
 
-function resolvConf(gateway: string, proxy: boolean, policy: NetworkPolicy): string {
-  if (proxy) return `# ai-sandbox: names resolve to the auditing proxy, which applies the domain policy\nnameserver ${gateway}\noptions timeout:1 attempts:1\n`;
-  const dnsAllowed = policy.allowPorts.some((p) => p.port === 53);
-  if (!dnsAllowed) return '# ai-sandbox: no DNS (allow port 53/udp, or use --resolve NAME=ADDR)\noptions timeout:1 attempts:1\n';
+/** The host's own resolvers (not its loopback ones, which the sandbox cannot reach). */
+function hostResolvers(): string {
   const host = fs.existsSync('/etc/resolv.conf') ? fs.readFileSync('/etc/resolv.conf', 'utf8') : '';
   const servers = host
     .split('\n')

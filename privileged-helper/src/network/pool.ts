@@ -22,6 +22,9 @@ export interface PoolOptions {
   /** where the namespace files go */
   dir: string;
   size: number;
+  /** run on a new slot before it is ready (files it will need), and on its way out */
+  prepare?: (s: NetSlot) => void;
+  dispose?: (s: NetSlot) => void;
 }
 
 export class NetPool {
@@ -108,7 +111,14 @@ export class NetPool {
         this.inUse.delete(index);
         throw err;
       }
-      return { addr, nsPath };
+      const slot = { addr, nsPath };
+      try {
+        this.opts.prepare?.(slot);
+      } catch (err) {
+        await this.destroy(slot);
+        throw err;
+      }
+      return slot;
     }
     throw new AppError('RESOURCE_EXHAUSTED', `no free network slot in ${this.opts.range.cidr}: too many networked sandboxes`, { retryable: true });
   }
@@ -116,6 +126,7 @@ export class NetPool {
   private async destroy(s: NetSlot): Promise<void> {
     await this.nft.run(removeInterface(this.opts.table, s.addr.ifname)).catch(() => undefined);
     await this.ops.destroy(s.addr, s.nsPath);
+    this.opts.dispose?.(s);
     this.inUse.delete(s.addr.index);
   }
 }

@@ -38,6 +38,8 @@ export interface ProxyOptions {
 
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade'];
 const SNI_WAIT_MS = 5000;
+/** larger stream buffers than Node's 16 KiB default: fewer, bigger reads and writes on the body path */
+const HIGH_WATER_MARK = 1 << 20;
 const SNI_MAX_BYTES = 20_000;
 
 function forbiddenAddress(ip: string, range: NetRange): string | null {
@@ -62,9 +64,9 @@ export class SandboxProxy {
 
   async start(): Promise<void> {
     const ports = this.o.ports ?? { explicit: PROXY_PORTS.explicit, http: PROXY_PORTS.http, tls: PROXY_PORTS.tls };
-    const explicit = http.createServer((req, res) => void this.onRequest(req, res, 'proxy'));
+    const explicit = http.createServer({ highWaterMark: HIGH_WATER_MARK }, (req, res) => void this.onRequest(req, res, 'proxy'));
     explicit.on('connect', (req: http.IncomingMessage, sock: net.Socket, head: Buffer) => void this.onConnect(req, sock, head));
-    const transparent = http.createServer((req, res) => void this.onRequest(req, res, 'transparent-http'));
+    const transparent = http.createServer({ highWaterMark: HIGH_WATER_MARK }, (req, res) => void this.onRequest(req, res, 'transparent-http'));
     const tls = net.createServer((s) => this.onTls(s));
     const all: Array<[net.Server, keyof typeof ports]> = [[explicit, 'explicit'], [transparent, 'http'], [tls, 'tls']];
     try {
@@ -153,7 +155,9 @@ export class SandboxProxy {
     }
     const headers = { ...req.headers };
     for (const h of HOP_BY_HOP) delete headers[h];
-    const up = http.request({ host: target.address, port: target.port, method: req.method, path, headers, agent: this.agent, setHost: false });
+    // highWaterMark is honoured by http.request (Node ≥ 20) but missing from @types/node's RequestOptions
+    const opts: http.RequestOptions & { highWaterMark: number } = { host: target.address, port: target.port, method: req.method, path, headers, agent: this.agent, setHost: false, highWaterMark: HIGH_WATER_MARK };
+    const up = http.request(opts);
     req.on('data', (c: Buffer) => (bytesUp += c.length));
     up.on('response', (ur) => {
       const out = { ...ur.headers };

@@ -98,8 +98,12 @@ export class SandboxManager {
     const slot = spec.pool === undefined ? this.warm.take() : undefined;
     return this.launch(spec, opts, slot, async (sb, cgroup) => {
       const net = await this.attachNetwork(sb);
+      // From a warm slot the launcher builds the root while the network rules go in, and starts the
+      // program only on release; a cold start waits for the rules first.
+      const hold = !!net && !!slot;
+      if (net && !hold) await net.applied;
       const id = resolveIdentity(net ? { ...spec, env: { ...net.env, ...spec.env } } : spec, sb.hostname);
-      return this.launcher.spawn(
+      const spawning = this.launcher.spawn(
         sb.launcherId,
         {
           argv: spec.command,
@@ -117,9 +121,21 @@ export class SandboxManager {
           allowListen: spec.allowListen,
           tty: spec.tty,
           netnsPath: net?.slot.nsPath,
+          hold,
         },
         this.sessionHandlers(sb),
       );
+      if (!hold) return spawning;
+      net.applied.then(
+        () => this.launcher.release(sb.launcherId),
+        () => this.launcher.release(sb.launcherId, true),
+      );
+      try {
+        return await spawning;
+      } catch (err) {
+        await net.applied; // the rules' failure is the one to report, not the cancelled start
+        throw err;
+      }
     }).catch((err: unknown) => {
       const e = AppError.from(err);
       if (e.details?.stage === 'execve' && e.details.errnoName === 'ENOENT') {

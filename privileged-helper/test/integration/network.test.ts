@@ -347,8 +347,12 @@ describe('network leaks', () => {
     expect(ok).toBe(300);
     const census = await helper.settledCensus();
     // the pool keeps its ready slots (made ahead of time, by design): 2 namespaces and their veths, nothing else
-    const net = await helper.netCensus();
     const pooled = census.mounts.filter((m) => m.includes('/net/'));
+    let net = await helper.netCensus();
+    for (const deadline = Date.now() + 10_000; net.veths.length !== pooled.length && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 100));
+      net = await helper.netCensus();
+    }
     expect(pooled.length).toBeLessThanOrEqual(2);
     expect(net.veths.length).toBe(pooled.length);
     expect(net.elements).toBe(pooled.length); // only the ready slots' interfaces in the `ifaces` set
@@ -359,6 +363,7 @@ describe('network leaks', () => {
   }, 180_000);
 
   it('after kill -9 of the helper with networked sandboxes running, a restart leaves no veth, table entry or listener', async () => {
+    await helper.stop(); // (stopped already when the test before ran)
     await helper.startProcess();
     const client = await helper.client();
     for (let i = 0; i < 6; i++) {
