@@ -134,7 +134,13 @@ export class TestHelper {
       const dir = path.join(root, this.cgroupParent);
       if (!fs.existsSync(dir)) continue;
       const walk = (d: string) => {
-        for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+        let entries: fs.Dirent[];
+        try {
+          entries = fs.readdirSync(d, { withFileTypes: true });
+        } catch {
+          return; // removed while we looked: a teardown in progress (settledCensus looks again)
+        }
+        for (const e of entries) {
           if (e.isDirectory()) {
             cgroups.push(path.join(d, e.name));
             walk(path.join(d, e.name));
