@@ -13,6 +13,7 @@ import { daemonConfig, type HelperConfig } from '../config.js';
 import { parseRange, slotAddresses } from '../network/addressing.js';
 import { defaultNetBinary } from '../network/native-net.js';
 import { deleteTable, tableRuleset } from '../network/rules.js';
+import { forwardingAdvice, uplinks } from '../network/uplink.js';
 import { groupId } from '../server/server.js';
 
 export interface Check {
@@ -113,6 +114,15 @@ export function runDoctor(): Check[] {
     fix: cv && !versionAtLeast(cv, [4, 2]) ? `CRIU ${cv} is too old (3.17 fails on kernels >= 6.x with a vDSO error): \`npm run setup\` builds 4.2 from Debian source` : 'CRIU 4.2 or newer is needed for checkpoint/restore/fork: `npm run setup` builds it from Debian source',
   });
   if (root) add(networkCheck(cfg.net));
+  const up = uplinks();
+  const off = up.filter((u) => !u.forwarding);
+  add({
+    name: 'egress',
+    ok: up.length > 0 && off.length === 0,
+    required: false,
+    detail: up.length === 0 ? 'no IPv4 default route: --allow-port reaches only host.ai-sandbox.internal' : off.length ? `forwarding off on ${off.map((u) => u.dev).join(', ')}` : `forwarding on ${up.map((u) => u.dev).join(', ')}`,
+    fix: off.length ? forwardingAdvice(off) : 'a default route, for sandboxes with --allow-port to reach the outside',
+  });
   const gid = groupId(cfg.socketGroup);
   add({ name: 'group', ok: gid !== undefined, required: false, detail: gid !== undefined ? `${cfg.socketGroup} (gid ${gid})` : `no ${cfg.socketGroup} group yet`, fix: 'the helper creates it on first start; add users with `usermod -aG ai-sandbox USER`' });
   return checks;

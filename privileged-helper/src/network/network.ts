@@ -17,6 +17,7 @@ import type { AuditSink } from './audit.js';
 import { startDns } from './dns.js';
 import { NativeNet, type Nft, type SlotOps } from './native-net.js';
 import { NetPool, type NetSlot } from './pool.js';
+import { forwardingAdvice, uplinks } from './uplink.js';
 import { SandboxProxy, type Pin } from './proxy.js';
 import { addSandbox, deleteTable, PROXY_PORTS, removeSandbox, tableRuleset, type SandboxRules } from './rules.js';
 
@@ -56,6 +57,7 @@ export class NetworkService {
   private slotNet: (Nft & SlotOps) | null = null;
   private starting: Promise<void> | null = null;
   private readonly range: NetRange;
+  private toldForwarding = false;
   private readonly dir: string;
 
   constructor(
@@ -108,6 +110,11 @@ export class NetworkService {
 
   async attach(sandbox: string, policy: NetworkPolicy): Promise<Attachment> {
     await this.ready();
+    if (policy.allowPorts.length && !this.toldForwarding) {
+      this.toldForwarding = true;
+      const off = uplinks().filter((u) => !u.forwarding);
+      if (off.length) process.stderr.write(`ai-sandbox helper: ${forwardingAdvice(off)}\n`);
+    }
     const pool = this.pool!;
     const nft = this.nft!;
     const slot = await pool.take();

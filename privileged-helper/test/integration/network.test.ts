@@ -3,7 +3,7 @@
  * Every address used is one the test's own helper allocated in its private range (10.232.0.0/16) or
  * loopback: nothing here routes to the outside.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -125,6 +125,38 @@ describe('sandbox network', () => {
       expect(out).not.toContain('two');
     } finally {
       for (const s of servers) s.close();
+    }
+  });
+
+  it('--allow-port reaches the outside on that port (forwarded and masqueraded) and nothing else', async () => {
+    // "the outside": a network namespace this test makes, linked to the host by a veth of its own
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aisb-outside-'));
+    const ns = path.join(dir, 'ns');
+    const port = 47000 + Math.floor(Math.random() * 1000);
+    let server: import('node:child_process').ChildProcess | null = null;
+    try {
+      fs.writeFileSync(ns, '');
+      execFileSync('unshare', [`--net=${ns}`, 'true']);
+      execFileSync('ip', ['link', 'add', 'aistout0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+      execFileSync('ip', ['addr', 'add', '10.233.0.1/30', 'dev', 'aistout0']);
+      execFileSync('ip', ['link', 'set', 'aistout0', 'up']);
+      // replies come back in on the uplink and are forwarded to the sandbox: forwarding on that uplink is
+      // the host's decision (doctor says so); this test's uplink is its own veth
+      fs.writeFileSync('/proc/sys/net/ipv4/conf/aistout0/forwarding', '1');
+      execFileSync('nsenter', [`--net=${ns}`, 'sh', '-c', 'ip addr add 10.233.0.2/30 dev eth0 && ip link set eth0 up && ip link set lo up']);
+      const listener = `import socket\ns = [socket.create_server(('10.233.0.2', p)) for p in (${port}, ${port + 1})]\nimport select\nwhile True:\n    r, _, _ = select.select(s, [], [])\n    for x in r:\n        c, a = x.accept(); c.sendall(('from ' + a[0]).encode()); c.close()\n`;
+      server = spawn('nsenter', [`--net=${ns}`, '/usr/bin/python3', '-S', '-c', listener], { stdio: 'ignore' });
+      await new Promise((r) => setTimeout(r, 300));
+      const sb = await startGated(client, `${CONNECT}\ntryconnect('10.233.0.2', ${port})\ntryconnect('10.233.0.2', ${port + 1})`, { allowPorts: [{ port }] });
+      await sb.send('go');
+      const out = await sb.done;
+      expect(out).toContain(`${port} ok from 10.233.0.1`); // masqueraded: the outside sees the host's address
+      expect(out).toMatch(new RegExp(`${port + 1} fail`));
+    } finally {
+      server?.kill('SIGKILL');
+      execFileSync('ip', ['link', 'del', 'aistout0'], { stdio: 'ignore' });
+      execFileSync('umount', [ns], { stdio: 'ignore' });
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 
