@@ -105,6 +105,17 @@ describe('sandbox network', () => {
     expect(out).toContain(`${sb.info.network!.gateway}\thost.ai-sandbox.internal`);
   });
 
+  it('refuses a malformed network policy at the socket, naming the field', async () => {
+    const bad = async (network: unknown) => {
+      const err = (await client.call('sandbox.create', { spec: { command: ['true'], network } as never }).catch((e: Error) => e)) as Error & { code?: string };
+      return `${err.code}: ${err.message}`;
+    };
+    expect(await bad({ allowPorts: [{ port: 0 }] })).toMatch(/^BAD_REQUEST: .*spec\.network\.allowPorts\.0\.port/);
+    expect(await bad({ allowDomains: ['*'] })).toMatch(/^BAD_REQUEST: .*spec\.network\.allowDomains\.0: a domain pattern is/);
+    expect(await bad({ allowDomains: ['a.test'], resolve: [{ name: 'a.test', address: '1.2.3' }] })).toMatch(/^BAD_REQUEST: .*resolve\.0\.address: an IPv4 address/);
+    expect(await bad({ allowDomains: ['a.test'], proxyEverything: true })).toMatch(/^BAD_REQUEST: .*proxyEverything/);
+  });
+
   it('--allow-port P1: a host-side listener on P1 answers, one on P2 does not, and the drop is counted', async () => {
     const p1 = 40000 + Math.floor(Math.random() * 10000);
     const p2 = p1 + 1;
