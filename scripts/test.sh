@@ -14,6 +14,8 @@ step() { printf '\n== %s\n' "$*"; }
 step lint and type-check
 npx --no-install eslint . || status=1
 npx --no-install tsc -p privileged-helper/tsconfig.test.json || status=1
+npx --no-install tsc -p renderer/tsconfig.json || status=1
+npx --no-install tsc -p renderer/tsconfig.test.json || status=1
 
 step unit tests
 npx --no-install vitest run --project unit --reporter=default --reporter=json --outputFile.json="$results/unit.json" || status=1
