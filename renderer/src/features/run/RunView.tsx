@@ -64,8 +64,10 @@ export function RunView() {
         <div className="canvas" data-testid="run-canvas">
           {run ? (
             <WorkflowCanvas editable={false} steps={run.steps} selected={runStep?.replace(/\[.*$/, '') ?? null} onSelect={(n) => n && select(run.steps.find((s) => s.id === n || s.id.startsWith(`${n}[`))?.id ?? n)} />
+          ) : hasWorkflow ? (
+            <WorkflowCanvas editable={false} steps={undefined} selected={null} onSelect={() => undefined} />
           ) : (
-            <div className="empty">Start a run (Run workflow ▶) or pick one from the history to watch its steps here.</div>
+            <div className="empty">Open a workflow in Author, then start a run (Run workflow ▶) or pick one from the history to watch its steps here.</div>
           )}
         </div>
         <OutputPane step={runStep} />

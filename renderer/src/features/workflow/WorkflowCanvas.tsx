@@ -3,7 +3,7 @@
  * status). Node positions live in the store; edits go through applyNodeChanges; `needs` edges are made
  * by dragging from a step's right handle to another's left handle.
  */
-import { Background, Controls, MiniMap, ReactFlow, applyNodeChanges, useReactFlow, type Connection, type Edge, type EdgeChange, type NodeChange } from '@xyflow/react';
+import { Background, Controls, MiniMap, ReactFlow, applyNodeChanges, useReactFlow, useStore as useFlowStore, type Connection, type Edge, type EdgeChange, type NodeChange } from '@xyflow/react';
 import { useCallback, useMemo, type DragEvent } from 'react';
 import { useStore } from '../../store';
 import type { StepState } from '../../store/types';
@@ -21,6 +21,15 @@ export interface CanvasProps {
   onDropStep?: (pos: { x: number; y: number }) => void;
 }
 
+const MINIMAP_MAX_NODES = 60;
+/** below this zoom a step shows its name only: its small print is unreadable and costly to repaint */
+const DETAIL_ZOOM = 0.6;
+
+function DetailLevel({ big }: { big: boolean }) {
+  const far = useFlowStore((s) => s.transform[2] < DETAIL_ZOOM);
+  return big && far ? <style>{'.react-flow .step-node .cmd, .react-flow .step-node .node-error { display: none; }'}</style> : null;
+}
+
 export function WorkflowCanvas(props: CanvasProps) {
   const text = useStore((s) => s.text);
   const positions = useStore((s) => s.positions);
@@ -29,7 +38,8 @@ export function WorkflowCanvas(props: CanvasProps) {
   const flow = useReactFlow();
   const graph = useMemo(() => readGraph(text), [text]);
 
-  const nodes = useMemo<StepFlowNode[]>(() => {
+  // node data keeps its identity while only positions change, so dragging one step of 200 re-renders one
+  const dataByName = useMemo(() => {
     const byStep = new Map<string, StepState>();
     // a matrix step runs as several (name[var=value]): show the "worst" of them on its one node
     for (const s of props.steps ?? []) {
@@ -37,26 +47,39 @@ export function WorkflowCanvas(props: CanvasProps) {
       const have = byStep.get(base);
       if (!have || rank(s.status) > rank(have.status)) byStep.set(base, s);
     }
-    return graph.steps.map((s) => {
-      const err = problems.find((p) => p.severity === 'error' && (p.path === `steps.${s.name}` || p.path.startsWith(`steps.${s.name}.`) || p.path.startsWith(`steps.${s.name}[`)));
+    const firstError = new Map<string, string>();
+    for (const p of problems) {
+      if (p.severity !== 'error') continue;
+      const m = /^steps\.([^.[]+)/.exec(p.path);
+      if (m && !firstError.has(m[1]!)) firstError.set(m[1]!, p.message);
+    }
+    const out = new Map<string, StepFlowNode['data']>();
+    for (const s of graph.steps) {
       const st = byStep.get(s.name);
-      return {
+      out.set(s.name, {
+        name: s.name,
+        command: Array.isArray(s.run) ? s.run.join(' ') : s.run,
+        error: firstError.get(s.name) ?? null,
+        status: st?.status ?? null,
+        durationMs: st?.durationMs ?? (st?.startedAt && st.status === 'running' ? Date.now() - Date.parse(st.startedAt) : null),
+        attempts: st?.attempts ?? 0,
+        selected: props.selected === s.name,
+      });
+    }
+    return out;
+  }, [graph, problems, props.steps, props.selected]);
+
+  const nodes = useMemo<StepFlowNode[]>(
+    () =>
+      graph.steps.map((s) => ({
         id: s.name,
         type: 'step' as const,
         position: positions[s.name] ?? { x: 0, y: 0 },
         selected: props.selected === s.name,
-        data: {
-          name: s.name,
-          command: Array.isArray(s.run) ? s.run.join(' ') : s.run,
-          error: err ? err.message : null,
-          status: st?.status ?? null,
-          durationMs: st?.durationMs ?? (st?.startedAt && st.status === 'running' ? Date.now() - Date.parse(st.startedAt) : null),
-          attempts: st?.attempts ?? 0,
-          selected: props.selected === s.name,
-        },
-      };
-    });
-  }, [graph, positions, problems, props.steps, props.selected]);
+        data: dataByName.get(s.name)!,
+      })),
+    [graph, positions, dataByName, props.selected],
+  );
 
   const edges = useMemo<Edge[]>(
     () => graph.steps.flatMap((s) => s.needs.filter((n) => graph.steps.some((o) => o.name === n)).map((n) => ({ id: `${n}->${s.name}`, source: n, target: s.name, animated: false }))),
@@ -115,12 +138,13 @@ export function WorkflowCanvas(props: CanvasProps) {
       deleteKeyCode={props.editable ? ['Delete', 'Backspace'] : null}
       fitView
       minZoom={0.1}
-      onlyRenderVisibleElements
       proOptions={{ hideAttribution: true }}
     >
-      <Background />
+      {nodes.length <= MINIMAP_MAX_NODES && <Background />}
       <Controls />
-      <MiniMap pannable zoomable />
+      <DetailLevel big={nodes.length > MINIMAP_MAX_NODES} />
+      {/* the dot grid and the minimap repaint on every pan: worth it for small graphs only */}
+      {nodes.length <= MINIMAP_MAX_NODES && <MiniMap pannable zoomable />}
     </ReactFlow>
   );
 }
