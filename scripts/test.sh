@@ -17,6 +17,7 @@ npx --no-install tsc -p privileged-helper/tsconfig.test.json || status=1
 npx --no-install tsc -p renderer/tsconfig.json || status=1
 npx --no-install tsc -p renderer/tsconfig.test.json || status=1
 npx --no-install tsc -p e2e/tsconfig.json || status=1
+npx --no-install tsc -p electron/tsconfig.json || status=1
 
 step unit tests
 npx --no-install vitest run --project unit --reporter=default --reporter=json --outputFile.json="$results/unit.json" || status=1
