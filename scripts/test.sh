@@ -28,7 +28,9 @@ make -s -C privileged-helper/native test 2>&1 | tee "$results/native.txt"
 
 step integration tests
 if [ "$(id -u)" = 0 ]; then
-  npx --no-install vitest run --project integration --reporter=default --reporter=json --outputFile.json="$results/integration.json" || status=1
+  # one root suite at a time on a shared machine
+  flock /tmp/ai-sandbox-root-tests.lock \
+    npx --no-install vitest run --project integration --reporter=default --reporter=json --outputFile.json="$results/integration.json" || status=1
 else
   echo "SKIPPED: the integration suite needs root (real namespaces, mounts and cgroups): run npm test as root"
 fi

@@ -1,5 +1,5 @@
 /** Run: history on the left, the workflow with live step status, the selected step's output and charts. */
-import { useEffect } from 'react';
+import { useEffect, useState } from 'react';
 import { useStore } from '../../store';
 import { cancelRun, openRun, refreshRuns, startRun } from '../../store/actions';
 import { WorkflowCanvas } from '../workflow/WorkflowCanvas';
@@ -25,6 +25,13 @@ export function RunView() {
     if (helper === 'connected') void refreshRuns();
   }, [helper]);
   const step = run?.steps.find((s) => s.id === runStep) ?? null;
+  const [tick, setTick] = useState(0);
+  const live = run?.status === 'running';
+  useEffect(() => {
+    if (!live) return;
+    const t = setInterval(() => setTick((n) => n + 1), 1000);
+    return () => clearInterval(t);
+  }, [live]);
 
   return (
     <main>
@@ -63,7 +70,7 @@ export function RunView() {
       <div className="column">
         <div className="canvas" data-testid="run-canvas">
           {run ? (
-            <WorkflowCanvas editable={false} steps={run.steps} selected={runStep?.replace(/\[.*$/, '') ?? null} onSelect={(n) => n && select(run.steps.find((s) => s.id === n || s.id.startsWith(`${n}[`))?.id ?? n)} />
+            <WorkflowCanvas editable={false} steps={run.steps} tick={tick} selected={runStep?.replace(/\[.*$/, '') ?? null} onSelect={(n) => n && select(run.steps.find((s) => s.id === n || s.id.startsWith(`${n}[`))?.id ?? n)} />
           ) : hasWorkflow ? (
             <WorkflowCanvas editable={false} steps={undefined} selected={null} onSelect={() => undefined} />
           ) : (
@@ -95,7 +102,7 @@ export function RunView() {
                       {s.status}
                       {s.attempts > 1 ? ` (${s.attempts})` : ''}
                     </td>
-                    <td>{fmtMs(s.durationMs)}</td>
+                    <td>{fmtMs(s.durationMs ?? (s.status === 'running' && s.startedAt ? Date.now() - Date.parse(s.startedAt) : null))}</td>
                   </tr>
                 ))}
               </tbody>

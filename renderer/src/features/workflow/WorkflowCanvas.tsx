@@ -13,6 +13,8 @@ import { readGraph } from './yaml-graph';
 export interface CanvasProps {
   editable: boolean;
   steps?: StepState[] | undefined;
+  /** changes once a second while something runs, so running steps' durations count up */
+  tick?: number;
   selected: string | null;
   onSelect(name: string | null): void;
   onConnect?: (from: string, to: string) => void;
@@ -67,7 +69,7 @@ export function WorkflowCanvas(props: CanvasProps) {
       });
     }
     return out;
-  }, [graph, problems, props.steps, props.selected]);
+  }, [graph, problems, props.steps, props.selected, props.tick]);
 
   const nodes = useMemo<StepFlowNode[]>(
     () =>
