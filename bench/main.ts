@@ -12,7 +12,7 @@ interface Entry {
   load(): Promise<BenchModule>;
 }
 
-/** name → module. Later: ui, trace. */
+/** name → module. Later: trace. */
 const BENCHMARKS: Record<string, Entry> = {
   start: {
     description: 'sandbox start latency (true, python3 -S) vs bubblewrap, unshare and a bare spawn; memory per idle sandbox at 500',
@@ -29,6 +29,10 @@ const BENCHMARKS: Record<string, Entry> = {
   network: {
     description: 'networked sandbox start (pool) vs none; auditing proxy latency and throughput vs direct',
     load: () => import('./network.js'),
+  },
+  ui: {
+    description: 'the app in Chromium: a step printing 10,000 lines/s for 10 s (longest main-thread task, tail shown); pan/zoom of 200 steps (frame times)',
+    load: () => import('./ui.js'),
   },
 };
 

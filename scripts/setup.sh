@@ -6,8 +6,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 
-# Debian packages: build tools, libseccomp for the launcher, libnftables for network rules; bubblewrap as the benchmark peer.
-APT_PACKAGES=(build-essential pkg-config libseccomp-dev libnftables-dev bubblewrap util-linux iproute2 python3 procps)
+# Debian packages: build tools, libseccomp for the launcher, libnftables for network rules; bubblewrap as
+# the benchmark peer; chromium for the app's end-to-end tests and UI benchmark (never a browser
+# downloaded by a test tool).
+APT_PACKAGES=(build-essential pkg-config libseccomp-dev libnftables-dev bubblewrap util-linux iproute2 python3 procps chromium)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' || missing+=("$p")
@@ -39,3 +41,9 @@ fi
 # Native parts (make rebuilds only what changed), then TypeScript (incremental).
 make -s -C privileged-helper/native
 npx --no-install tsc -b privileged-helper
+
+# The app's renderer (web mode serves it; Electron loads it): rebuilt when a source is newer than the build.
+if [ ! -f renderer/dist/index.html ] || [ -n "$(find renderer/src renderer/index.html renderer/vite.config.ts privileged-helper/src/ui privileged-helper/src/protocol/schema.ts -newer renderer/dist/index.html -print -quit)" ]; then
+  log "building the app (renderer/dist)"
+  npx --no-install vite build --config renderer/vite.config.ts --logLevel warn
+fi

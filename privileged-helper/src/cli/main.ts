@@ -11,6 +11,7 @@ import { HELPER_HELP, helperCommand } from './commands/helper.js';
 import { EXEC_HELP, execCommand, LOGS_HELP, logsCommand, PS_HELP, psCommand, RM_HELP, rmCommand, STOP_HELP, stopCommand } from './commands/manage.js';
 import { RUN_HELP, runCommand, START_HELP, startCommand } from './commands/run.js';
 import { CHECKPOINT_HELP, checkpointCommand, FORK_HELP, forkCommand, RESTORE_HELP, restoreCommand, SNAPSHOT_HELP, snapshotCommand, SNAPSHOTS_HELP, snapshotsCommand } from './commands/snapshot.js';
+import { UI_HELP, uiCommand } from './commands/ui.js';
 import { WORKFLOW_HELP, workflowCommand } from './commands/workflow.js';
 
 const COMMANDS: Record<string, { help: string; run: (argv: string[]) => Promise<number> | number }> = {
@@ -30,6 +31,7 @@ const COMMANDS: Record<string, { help: string; run: (argv: string[]) => Promise<
   audit: { help: AUDIT_HELP, run: auditCommand },
   doctor: { help: DOCTOR_HELP, run: doctorCommand },
   helper: { help: HELPER_HELP, run: helperCommand },
+  ui: { help: UI_HELP, run: uiCommand },
 };
 
 export const MAIN_HELP = `ai-sandbox ${VERSION}: run AI-agent programs in lightweight Linux sandboxes
@@ -53,6 +55,7 @@ usage: ai-sandbox COMMAND [options]
   workflow run FILE        run a workflow with live progress (also: list, show, replay, cancel)
   doctor [--json]          check the kernel features sandboxes need
   helper                   run the privileged helper (root) in the foreground
+  ui [--open FILE]         the app in a browser: serve it on 127.0.0.1 and print its URL
 
 Run \`ai-sandbox COMMAND --help\` for a command's options.`;
 

@@ -2,24 +2,9 @@
  * The proxy's decisions: every request is one audit event, kept per sandbox (the newest 10,000 in
  * memory, all of them in the daemon's SQLite store), and sent to whoever follows that sandbox.
  */
-export interface AuditEvent {
-  sandbox: string;
-  time: string;
-  /** how it reached the proxy: HTTP_PROXY (`proxy`), CONNECT, or caught by the redirect of port 80/443 */
-  via: 'proxy' | 'connect' | 'transparent-http' | 'transparent-tls';
-  method: string;
-  host: string;
-  port: number;
-  /** plain HTTP only: TLS content is never read */
-  path: string | null;
-  decision: 'allow' | 'deny';
-  rule: string;
-  /** the upstream's HTTP status (plain HTTP), or null */
-  status: number | null;
-  bytesUp: number;
-  bytesDown: number;
-  error?: string | undefined;
-}
+import type { AuditEvent } from './audit-event.js';
+
+export type { AuditEvent };
 
 export interface AuditSink {
   append(e: AuditEvent): void;

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import type { CgroupStats } from '../cgroup/types.js';
 import type { RunEvent, RunState } from '../workflow/run-state.js';
-import type { AuditEvent } from '../network/audit.js';
+import type { AuditEvent } from '../network/audit-event.js';
 import { DOMAIN_PATTERN_RE, HOSTNAME_RE } from '../network/domains.js';
 
 export const PROTOCOL_VERSION = 1;
