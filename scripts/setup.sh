@@ -6,10 +6,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 
-# Debian packages: build tools, libseccomp for the launcher, libnftables for network rules; bubblewrap as
-# the benchmark peer; chromium for the app's end-to-end tests and UI benchmark (never a browser
-# downloaded by a test tool).
-APT_PACKAGES=(build-essential pkg-config libseccomp-dev libnftables-dev bubblewrap util-linux iproute2 python3 procps chromium)
+# Debian packages: build tools, libseccomp for the launcher, libnftables for network rules; clang,
+# bpftool and libbpf for the tracer; bubblewrap and strace as benchmark peers; chromium for the app's
+# end-to-end tests and UI benchmark (never a browser downloaded by a test tool).
+APT_PACKAGES=(build-essential pkg-config libseccomp-dev libnftables-dev bubblewrap util-linux iproute2 python3 procps
+  clang bpftool libbpf-dev strace chromium)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' || missing+=("$p")

@@ -21,9 +21,8 @@ for (const f of fs.readdirSync(dir)) {
     failed += r.numFailedTests + (r.numFailedTestSuites ?? 0) - (r.testResults ?? []).filter((t) => t.status === 'failed' && t.assertionResults?.some((a) => a.status === 'failed')).length;
     skipped += r.numPendingTests + (r.numTodoTests ?? 0);
   } else if (f.endsWith('.txt')) {
-    // native test runners print "native: N passed, N failed[, N skipped]"
-    const m = /(\d+) passed, (\d+) failed(?:, (\d+) skipped)?/.exec(fs.readFileSync(file, 'utf8'));
-    if (m) {
+    // native test runners (launcher, tracer) each print "NAME: N passed, N failed[, N skipped]"
+    for (const m of fs.readFileSync(file, 'utf8').matchAll(/(\d+) passed, (\d+) failed(?:, (\d+) skipped)?/g)) {
       passed += Number(m[1]);
       failed += Number(m[2]);
       skipped += Number(m[3] ?? 0);

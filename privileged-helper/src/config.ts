@@ -20,6 +20,8 @@ export interface HelperConfig {
   /** cgroup parent directory name in every hierarchy */
   cgroupParent: string;
   launcherBinary: string;
+  /** the eBPF tracer (default: ai-sandbox-tracer next to the launcher) */
+  tracerBinary?: string | undefined;
   /** sandbox inits kept prepared ahead of time (see sandbox/warm-pool.ts) */
   warmSlots: number;
   /** networked sandboxes: address range, interface prefix, nftables table, slots made ahead */
@@ -61,6 +63,7 @@ export function daemonConfig(overrides: Partial<HelperConfig> = {}): HelperConfi
     socketGroup: SOCKET_GROUP,
     cgroupParent: process.env.AI_SANDBOX_CGROUP_PARENT ?? 'ai-sandbox',
     launcherBinary: process.env.AI_SANDBOX_LAUNCHER ?? defaultLauncherBinary(),
+    tracerBinary: process.env.AI_SANDBOX_TRACER,
     warmSlots: Number(process.env.AI_SANDBOX_WARM_SLOTS ?? 4),
     net: netConfig('daemon', Number(process.env.AI_SANDBOX_NET_POOL ?? 2)),
     ...overrides,

@@ -70,8 +70,10 @@ void command_exec(const struct cmd_spec *c)
 		child_fail(sfd, ST_STDIO, errno);
 	if (sfd < 3 && (sfd = fcntl(sfd, F_DUPFD_CLOEXEC, 3)) < 0)
 		_exit(127);
-	int keep[] = { 0, 1, 2, sfd };
-	close_fds_except(keep, 4);
+	/* approvals only with n_notify > 0: EXEC and warm-slot plans build cmd_spec without them */
+	bool notify = c->n_notify > 0 && c->notify_fd >= 0;
+	int keep[] = { 0, 1, 2, sfd, c->notify_fd };
+	close_fds_except(keep, notify ? 5 : 4);
 	umask(022);
 	struct rlimit rl = { G.nofile.cur, G.nofile.max };
 	setrlimit(RLIMIT_NOFILE, &rl);
@@ -97,6 +99,8 @@ void command_exec(const struct cmd_spec *c)
 	if (!c->no_landlock && landlock_apply(c->allow_listen) < 0)
 		child_fail(sfd, ST_LANDLOCK, errno);
 	TMARK(9);
+	if (notify && notify_install(c) < 0)
+		child_fail(sfd, ST_NOTIFY, errno);
 	if (seccomp_install(c->allow_listen) < 0)
 		child_fail(sfd, ST_SECCOMP, errno);
 	/* execvpe semantics with the PATH from ENV: glibc's execvp reads PATH from environ */

@@ -40,7 +40,7 @@ enum {
 	T_PID = 40, T_RECV_NS = 41, T_EXEC_NS = 42, T_ERRNO = 43, T_STAGE = 44, T_MESSAGE = 45,
 	T_STATUS = 46, T_INIT_STATUS = 47, T_EXIT_NS = 48, T_PIPE_STDIN = 49, T_PIPE_STDOUT = 50,
 	T_PIPE_STDERR = 51, T_PIPE_STATUS = 52, T_IMAGES_DIR = 53, T_UPPER_ARCHIVE = 54, T_CRIU = 55,
-	T_INHERIT = 56, T_EXTERNAL = 57, T_LOG = 58, T_NET_KEY = 59,
+	T_INHERIT = 56, T_EXTERNAL = 57, T_LOG = 58, T_NET_KEY = 59, T_NOTIFY_SOCKET = 60, T_NOTIFY_NRS = 61,
 };
 #define FLAG_ALLOW_LISTEN (1ULL << 0)
 #define FLAG_TTY (1ULL << 1)
@@ -62,7 +62,7 @@ enum stage {
 	ST_UMOUNT_OLDROOT, ST_CAPBSET, ST_DUMPABLE, ST_FORK_COMMAND, ST_SIGNALS, ST_TTY, ST_STDIO,
 	ST_WORKDIR, ST_SECUREBITS, ST_SETGROUPS, ST_SETRESGID, ST_SETRESUID, ST_CAPABILITIES,
 	ST_NO_NEW_PRIVS, ST_LANDLOCK, ST_SECCOMP, ST_EXECVE, ST_INIT_BINARY, ST_ARCHIVE, ST_CRIU_RESTORE,
-	ST_RESTORED_INIT, ST_COUNT
+	ST_RESTORED_INIT, ST_NOTIFY, ST_COUNT
 };
 const char *stage_name(unsigned stage);
 /* A warm slot's init reports {SETUP_READY, 0} on the setup pipe once its plan-free steps are done;
@@ -82,6 +82,7 @@ struct plan {
 	struct str *arg, *env, *lower, *mount, *procs, *inherit, *external; /* malloc'd arrays of n_* */
 	struct str sandbox_dir, hostname, workdir, cgroup2, netns, path;
 	struct str images_dir, upper_archive, criu, log, net_key; /* RESTORE */
+	struct str notify_socket, notify_nrs;                     /* SPAWN: approvals (unotify) */
 	uint64_t tmpfs_bytes, uid, gid, flags, rows, cols, target, kind;
 	uint64_t have; /* bit per tag seen (single-valued tags) */
 };
@@ -101,7 +102,13 @@ struct cmd_spec {
 	bool tty, allow_listen, no_landlock;
 	int in_fd, out_fd, err_fd; /* child ends; with TTY all three are the pty slave */
 	int setup_fd;              /* CLOEXEC write end of the setup pipe */
+	int notify_fd;             /* connected to the approvals supervisor, or -1 */
+	const uint32_t *notify_nrs; /* syscalls the notify filter hands to it */
+	uint32_t n_notify;
 };
+int notify_install(const struct cmd_spec *c); /* notify.c: in the command, right before seccomp_install */
+struct plan;
+int notify_connect(uint32_t id, const struct plan *pl, const char **why); /* host side: fd or -errno */
 void command_exec(const struct cmd_spec *c) __attribute__((noreturn));
 void child_fail(int setup_fd, unsigned stage, int err) __attribute__((noreturn));
 char **strv_from(const struct str *v, uint32_t n);

@@ -20,7 +20,7 @@ static uint64_t allowed_tags(int type)
 	case REQ_SPAWN:
 		return B(T_ARG) | B(T_ENV) | B(T_LOWER) | B(T_SANDBOX_DIR) | B(T_TMPFS_BYTES) | B(T_HOSTNAME) |
 		       B(T_WORKDIR) | B(T_UID) | B(T_GID) | B(T_MOUNT) | B(T_CGROUP2) | B(T_CGROUP_PROCS) |
-		       B(T_FLAGS) | B(T_ROWS) | B(T_COLS) | B(T_NETNS);
+		       B(T_FLAGS) | B(T_ROWS) | B(T_COLS) | B(T_NETNS) | B(T_NOTIFY_SOCKET) | B(T_NOTIFY_NRS);
 	case REQ_EXEC:
 		return B(T_TARGET) | B(T_ARG) | B(T_ENV) | B(T_WORKDIR) | B(T_UID) | B(T_GID) | B(T_FLAGS) |
 		       B(T_ROWS) | B(T_COLS);
@@ -98,7 +98,7 @@ int plan_decode(int type, const uint8_t *body, uint32_t len, struct plan *pl, co
 				return -EINVAL;
 			}
 			memcpy(&v, s.p, 8); /* little-endian host (x86_64/arm64) */
-		} else if (tag != T_MOUNT && str_has_nul(s)) {
+		} else if (tag != T_MOUNT && tag != T_NOTIFY_NRS && str_has_nul(s)) {
 			*why = "NUL byte in string";
 			return -EINVAL;
 		}
@@ -121,6 +121,8 @@ int plan_decode(int type, const uint8_t *body, uint32_t len, struct plan *pl, co
 		case T_WORKDIR: pl->workdir = s; break;
 		case T_CGROUP2: pl->cgroup2 = s; break;
 		case T_NETNS: pl->netns = s; break;
+		case T_NOTIFY_SOCKET: pl->notify_socket = s; break;
+		case T_NOTIFY_NRS: pl->notify_nrs = s; break;
 		case T_PATH: pl->path = s; break;
 		case T_TMPFS_BYTES: pl->tmpfs_bytes = v; break;
 		case T_UID: pl->uid = v; break;

@@ -181,9 +181,9 @@ static void init_main(void *arg)
 	if (poll(&pf, 1, 0) > 0) /* the launcher already died: PDEATHSIG came too late for us */
 		_exit(1);
 	/* G.self_pidfd stays until the re-exec: /.ai-sandbox/init checks it after setting PDEATHSIG again */
-	int keep[8 + MAX_CGROUP_PROCS] = { sfd, a->status_w, a->cmd.in_fd, a->cmd.out_fd, a->cmd.err_fd, a->netns_fd,
-					   a->plan_fd, G.self_pidfd };
-	close_fds_except(keep, cgroup_fds_keep(&a->cg, keep, 8));
+	int keep[9 + MAX_CGROUP_PROCS] = { sfd, a->status_w, a->cmd.in_fd, a->cmd.out_fd, a->cmd.err_fd, a->netns_fd,
+					   a->plan_fd, G.self_pidfd, a->cmd.notify_fd };
+	close_fds_except(keep, cgroup_fds_keep(&a->cg, keep, 9));
 	umask(0);
 	cgroup_fds_join(&a->cg, sfd);
 	/* The cgroup namespace starts here, after the v1 joins, so its root is the sandbox's own cgroup in
@@ -345,7 +345,8 @@ static void start_init(uint32_t id, struct plan *pl, uint64_t recv_ns, bool prep
 	struct init_args a;
 	memset(&a, 0, sizeof a);
 	a.netns_fd = a.plan_fd = -1;
-	a.cmd.in_fd = a.cmd.out_fd = a.cmd.err_fd = -1;
+	a.cmd.in_fd = a.cmd.out_fd = a.cmd.err_fd = a.cmd.notify_fd = -1;
+	int notify_fd = -1;
 	bool tty = !prepare && (pl->flags & FLAG_TTY);
 	int r;
 
@@ -397,7 +398,15 @@ static void start_init(uint32_t id, struct plan *pl, uint64_t recv_ns, bool prep
 		a.cmd = (struct cmd_spec){ .argv = argv, .envp = envp, .workdir = workdir, .uid = (uid_t)pl->uid,
 					   .gid = (gid_t)pl->gid, .tty = tty, .allow_listen = pl->flags & FLAG_ALLOW_LISTEN,
 					   .no_landlock = pl->flags & FLAG_NO_LANDLOCK, .in_fd = chi[0], .out_fd = chi[1],
-					   .err_fd = chi[2], .setup_fd = h.setup[1] };
+					   .err_fd = chi[2], .setup_fd = h.setup[1], .notify_fd = -1 };
+		if (HAVE(pl, T_NOTIFY_SOCKET) && (notify_fd = notify_connect(id, pl, &why)) < 0) {
+			stage = ST_NOTIFY;
+			err = -notify_fd;
+			goto fail;
+		}
+		a.cmd.notify_fd = notify_fd;
+		a.cmd.notify_nrs = (const uint32_t *)(const void *)pl->notify_nrs.p;
+		a.cmd.n_notify = pl->notify_nrs.len / 4;
 	}
 	/* No NETNS: a pre-created namespace from the pool saves ~1 ms of clone3 (netns_pool.c); the
 	 * init joins it exactly like a NETNS one. Empty pool: CLONE_NEWNET as before. A warm slot without
@@ -420,6 +429,9 @@ static void start_init(uint32_t id, struct plan *pl, uint64_t recv_ns, bool prep
 	if (chan[1] >= 0)
 		close(chan[1]);
 	chan[1] = -1;
+	if (notify_fd >= 0)
+		close(notify_fd); /* the command has it now */
+	notify_fd = -1;
 	close_stdio(chi);
 	struct sandbox *sb = sb_start(&(struct sb_start){
 		.id = id, .kind = K_SANDBOX, .state = prepare ? S_PREPARING : S_SETUP, .pid = pid, .pidfd = pidfd,
@@ -442,6 +454,8 @@ static void start_init(uint32_t id, struct plan *pl, uint64_t recv_ns, bool prep
 	return;
 
 fail:
+	if (notify_fd >= 0)
+		close(notify_fd);
 	for (int i = 0; i < 2; i++)
 		if (chan[i] >= 0)
 			close(chan[i]);
@@ -508,6 +522,10 @@ static int slot_matches(const struct sandbox *sb, const struct plan *pl, const c
 	 * must get the same. */
 	if (sb->netns && (!HAVE(pl, T_NETNS) || !str_eq(pl->netns, sb->netns))) {
 		*why = "NETNS differs from the prepared slot's";
+		return -EINVAL;
+	}
+	if (HAVE(pl, T_NOTIFY_SOCKET)) {
+		*why = "NOTIFY_SOCKET needs a cold SPAWN (no warm slot)";
 		return -EINVAL;
 	}
 	return 0;

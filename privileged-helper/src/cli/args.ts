@@ -126,6 +126,8 @@ export const SANDBOX_FLAGS: Record<string, FlagSpec> = {
   '--allow-domain': { value: true, repeat: true },
   '--deny-domain': { value: true, repeat: true },
   '--resolve': { value: true, repeat: true },
+  '--trace': { value: false },
+  '--trace-syscalls': { value: true },
 };
 
 /** --allow-port, --allow-domain, --deny-domain, --resolve: the sandbox's network policy (none: loopback only). */
@@ -193,5 +195,7 @@ export function specFromArgs(p: Parsed, tty: { rows: number; cols: number } | un
   if (tty) spec.tty = tty;
   const network = networkFromArgs(p);
   if (network) spec.network = network;
+  if (val('--trace-syscalls')) spec.trace = { syscalls: val('--trace-syscalls')!.split(',').filter((x) => x.length > 0) };
+  else if (p.flags.has('--trace')) spec.trace = true;
   return spec;
 }

@@ -13,6 +13,8 @@ import { RUN_HELP, runCommand, START_HELP, startCommand } from './commands/run.j
 import { CHECKPOINT_HELP, checkpointCommand, FORK_HELP, forkCommand, RESTORE_HELP, restoreCommand, SNAPSHOT_HELP, snapshotCommand, SNAPSHOTS_HELP, snapshotsCommand } from './commands/snapshot.js';
 import { UI_HELP, uiCommand } from './commands/ui.js';
 import { WORKFLOW_HELP, workflowCommand } from './commands/workflow.js';
+import { TRACE_HELP, traceCommand } from './commands/trace.js';
+import { APPROVALS_HELP, approvalsCommand, APPROVE_HELP, approveCommand, DENY_HELP, denyCommand } from './commands/approvals.js';
 
 const COMMANDS: Record<string, { help: string; run: (argv: string[]) => Promise<number> | number }> = {
   run: { help: RUN_HELP, run: runCommand },
@@ -29,6 +31,10 @@ const COMMANDS: Record<string, { help: string; run: (argv: string[]) => Promise<
   snapshot: { help: SNAPSHOT_HELP, run: snapshotCommand },
   workflow: { help: WORKFLOW_HELP, run: workflowCommand },
   audit: { help: AUDIT_HELP, run: auditCommand },
+  trace: { help: TRACE_HELP, run: traceCommand },
+  approvals: { help: APPROVALS_HELP, run: approvalsCommand },
+  approve: { help: APPROVE_HELP, run: approveCommand },
+  deny: { help: DENY_HELP, run: denyCommand },
   doctor: { help: DOCTOR_HELP, run: doctorCommand },
   helper: { help: HELPER_HELP, run: helperCommand },
   ui: { help: UI_HELP, run: uiCommand },
@@ -53,6 +59,8 @@ usage: ai-sandbox COMMAND [options]
   snapshot rm|diff         remove a snapshot, or compare two
   workflow validate FILE   check a workflow file and show its plan (no helper needed)
   workflow run FILE        run a workflow with live progress (also: list, show, replay, cancel)
+  trace NAME [-f]          a traced sandbox's syscalls (also: trace export, ls, status)
+  approvals [-f]           syscalls waiting for approval; approve ID / deny ID [--always]
   doctor [--json]          check the kernel features sandboxes need
   helper                   run the privileged helper (root) in the foreground
   ui [--open FILE]         the app in a browser: serve it on 127.0.0.1 and print its URL

@@ -15,6 +15,7 @@ import { defaultNetBinary } from '../network/native-net.js';
 import { deleteTable, tableRuleset } from '../network/rules.js';
 import { forwardingAdvice, uplinks } from '../network/uplink.js';
 import { groupId } from '../server/server.js';
+import { defaultTracerBinary } from '../trace/service.js';
 
 export interface Check {
   name: string;
@@ -102,6 +103,7 @@ export function runDoctor(): Check[] {
 
   const btf = fs.existsSync('/sys/kernel/btf/vmlinux');
   add({ name: 'btf', ok: btf, required: false, detail: btf ? '/sys/kernel/btf/vmlinux' : 'no kernel BTF', fix: 'a kernel built with CONFIG_DEBUG_INFO_BTF, for syscall tracing (ai-sandbox trace)' });
+  add(tracingCheck(cfg.tracerBinary ?? defaultTracerBinary(cfg.launcherBinary), root, btf));
   const criu = findCriu();
   const cv = criu ? criuVersion(criu) : null;
   const criuOk = !!cv && versionAtLeast(cv, [4, 2]) && root;
@@ -177,6 +179,22 @@ function networkCheck(net: HelperConfig['net']): Check {
     }
   } catch (err) {
     return { name: 'network', ok: false, required: false, detail: (err as Error).message, fix };
+  }
+}
+
+/** Tracing works when the tracer's tp_btf programs load and attach here (tried, then detached at once). */
+function tracingCheck(tracer: string, root: boolean, btf: boolean): Check {
+  const name = 'tracing';
+  const fix = 'syscall traces (--trace, ai-sandbox trace) need kernel BTF, tp_btf support and the tracer: `npm run setup` (clang, bpftool, libbpf-dev)';
+  if (!btf) return { name, ok: false, required: false, detail: 'unsupported: no kernel BTF (/sys/kernel/btf/vmlinux)', fix };
+  if (!fs.existsSync(tracer)) return { name, ok: false, required: false, detail: `the tracer is not built (${tracer})`, fix };
+  if (!root) return { name, ok: false, required: false, detail: 'needs root to try', fix: 'run `sudo ai-sandbox doctor`' };
+  try {
+    const p = JSON.parse(execFileSync(tracer, ['--probe'], { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'ignore'] })) as { tpBtf: boolean; attachMs?: number; loadMs?: number; error?: string };
+    if (p.tpBtf) return { name, ok: true, required: false, detail: `tp_btf sys_enter/sys_exit attach (load ${p.loadMs?.toFixed(1)} ms, attach ${p.attachMs?.toFixed(2)} ms)` };
+    return { name, ok: false, required: false, detail: `unsupported: ${p.error ?? 'the kernel refused the programs'}`, fix };
+  } catch (err) {
+    return { name, ok: false, required: false, detail: `the tracer probe failed: ${(err as Error).message.split('\n')[0]}`, fix };
   }
 }
 

@@ -12,6 +12,8 @@ import { Launcher } from '../launcher/launcher.js';
 import { PROTOCOL_VERSION } from '../protocol/schema.js';
 import type { Services } from '../rpc/context.js';
 import { SandboxManager } from '../sandbox/manager.js';
+import { defaultTracerBinary, TraceService } from '../trace/service.js';
+import { ApprovalService, defaultUnotifyBinary } from '../approvals/service.js';
 import { SnapshotService } from '../snapshot/service.js';
 import { SnapshotStore } from '../snapshot/store.js';
 import { databaseFile } from '../store/db.js';
@@ -26,7 +28,7 @@ import { identityOf, mountsUnder } from '../util/proc.js';
 import { VERSION } from '../version.js';
 import { reconcile, type ReconcileReport, type InstanceRecord } from './reconcile.js';
 
-export const CAPABILITIES = ['sandbox', 'exec', 'logs', 'stats'];
+export const CAPABILITIES = ['sandbox', 'exec', 'logs', 'stats', 'trace', 'approvals'];
 
 export class Helper {
   private server: net.Server | null = null;
@@ -83,7 +85,10 @@ export class Helper {
       const workflows = new WorkflowEngine(manager, path.join(config.stateRoot, 'runs', config.instance), store);
       const interrupted = workflows.markInterrupted();
       if (interrupted.length) process.stderr.write(`ai-sandbox helper: runs interrupted by the previous helper's end: ${interrupted.join(', ')} (resume with \`ai-sandbox workflow replay RUN --from STEP\`)\n`);
-      const services: Services = { manager, snapshots, workflows, network, audit, auditStore };
+      const traces = new TraceService(config.tracerBinary ?? defaultTracerBinary(config.launcherBinary), path.join(config.stateRoot, 'traces'));
+      const approvals = new ApprovalService(defaultUnotifyBinary(config.launcherBinary), dir);
+      manager.observers.push(traces.observer, approvals.observer);
+      const services: Services = { manager, snapshots, workflows, network, audit, auditStore, traces, approvals };
       const helper = new Helper(config, services, launcher, reconciled);
       launcher.onFatal = (err) => {
         process.stderr.write(`ai-sandbox helper: ${err.message}\n`);
@@ -107,6 +112,8 @@ export class Helper {
     await this.services.workflows.shutdown();
     await this.services.manager.shutdown();
     await this.services.network.shutdown();
+    await this.services.traces.shutdown();
+    await this.services.approvals.shutdown();
     await this.launcher.stop();
     // The launcher unmounted the sandboxes; its own base/sb tmpfs go through the same path a dead
     // instance's do, so an orderly stop and a crash leave the same (nothing).

@@ -44,6 +44,8 @@ export const Tag = {
   EXTERNAL: 57,
   LOG: 58,
   NET_KEY: 59,
+  NOTIFY_SOCKET: 60,
+  NOTIFY_NRS: 61,
 } as const;
 export const Flag = { ALLOW_LISTEN: 1n, TTY: 2n, NO_LANDLOCK: 4n, HOLD: 8n } as const;
 export const MarkKind = { WHITEOUT: 1n, OPAQUE: 2n } as const;

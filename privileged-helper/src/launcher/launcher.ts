@@ -27,6 +27,8 @@ export interface SpawnPlan {
   netnsPath?: string | undefined;
   /** prepared slot only: set up, then wait for `release(id)` before the command starts */
   hold?: boolean | undefined;
+  /** approvals: the supervisor's socket and the syscalls it decides (docs/launcher-protocol.md) */
+  notify?: { socket: string; nrs: number[] } | undefined;
 }
 
 export interface ExecPlan {
@@ -154,6 +156,11 @@ export class Launcher {
     ];
     if (plan.tty) fields.push([Tag.ROWS, BigInt(plan.tty.rows)], [Tag.COLS, BigInt(plan.tty.cols)]);
     if (plan.netnsPath) fields.push([Tag.NETNS, plan.netnsPath]);
+    if (plan.notify) {
+      const nrs = Buffer.alloc(plan.notify.nrs.length * 4);
+      plan.notify.nrs.forEach((n, i) => nrs.writeUInt32LE(n, i * 4));
+      fields.push([Tag.NOTIFY_SOCKET, plan.notify.socket], [Tag.NOTIFY_NRS, nrs]);
+    }
     return this.startSession(Req.SPAWN, id, fields, handlers);
   }
 

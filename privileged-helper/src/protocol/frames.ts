@@ -25,18 +25,26 @@ export class FrameTooLargeError extends Error {
 export class FrameDecoder {
   private chunks: Buffer[] = [];
   private buffered = 0;
+  /** bytes the frame at the front needs in all (0: unknown yet) */
+  private need = 0;
 
   /** Feed bytes; returns every complete frame. Throws FrameTooLargeError for an impossible length. */
   push(chunk: Buffer): DecodedFrame[] {
     this.chunks.push(chunk);
     this.buffered += chunk.length;
+    // a large frame arrives in many chunks: join them once it is complete, not at every chunk
+    if (this.buffered < this.need) return [];
+    this.need = 0;
     const out: DecodedFrame[] = [];
     let buf = this.chunks.length === 1 ? chunk : Buffer.concat(this.chunks, this.buffered);
     let offset = 0;
     while (buf.length - offset >= 4) {
       const len = buf.readUInt32BE(offset);
       if (len > MAX_FRAME_BYTES) throw new FrameTooLargeError(len);
-      if (buf.length - offset - 4 < len) break;
+      if (buf.length - offset - 4 < len) {
+        this.need = 4 + len;
+        break;
+      }
       const text = buf.toString('utf8', offset + 4, offset + 4 + len);
       offset += 4 + len;
       try {

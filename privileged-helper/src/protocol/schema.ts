@@ -8,6 +8,8 @@ import type { CgroupStats } from '../cgroup/types.js';
 import type { RunEvent, RunState } from '../workflow/run-state.js';
 import type { AuditEvent } from '../network/audit-event.js';
 import { DOMAIN_PATTERN_RE, HOSTNAME_RE } from '../network/domains.js';
+import type { TraceEvent } from '../trace/meta.js';
+import type { TraceCounters, TraceMeta } from '../trace/meta.js';
 
 export const PROTOCOL_VERSION = 1;
 export const PROTOCOL_MIN = 1;
@@ -83,6 +85,35 @@ export const networkSchema = z
   .strict();
 export type NetworkPolicy = z.infer<typeof networkSchema>;
 export type NetworkPolicyInput = z.input<typeof networkSchema>;
+/** Syscall names or families (open, stat, exec, net, file, process): see trace/syscalls.ts. */
+const syscallNamesSchema = z.array(z.string().regex(/^[a-z0-9_]{1,40}$/, 'a syscall name or family, e.g. openat, connect, open')).min(1).max(512);
+
+/**
+ * `trace: true` records every syscall of the sandbox; the object form narrows it in the kernel: only
+ * these syscalls, and at most `rate` records a second one by one (the rest are counted per syscall).
+ */
+export const traceOptionsSchema = z.union([
+  z.boolean(),
+  z
+    .object({
+      syscalls: syscallNamesSchema.optional(),
+      rate: z.number().int().min(0).max(100_000_000).optional(),
+    })
+    .strict(),
+]);
+export type TraceOptions = z.infer<typeof traceOptionsSchema>;
+
+/**
+ * Approvals (seccomp user notification): these syscalls wait for a person to allow or deny them
+ * (`ai-sandbox approvals`, `approve ID`, `deny ID`); no answer within `timeoutMs` denies (EPERM).
+ */
+export const approvalsSchema = z
+  .object({
+    ask: z.array(z.string().regex(/^[a-z0-9_]{1,40}$/, 'a syscall name, e.g. connect')).min(1).max(64),
+    timeoutMs: z.number().int().min(100).max(3_600_000).default(30_000),
+  })
+  .strict();
+export type ApprovalsPolicy = z.infer<typeof approvalsSchema>;
 
 export const sandboxSpecSchema = z
   .object({
@@ -100,6 +131,10 @@ export const sandboxSpecSchema = z
     tmpfsBytes: z.number().int().min(1024 * 1024).max(2 ** 40).optional(),
     pool: nameSchema.optional(),
     network: networkSchema.optional(),
+    /** live syscall trace (eBPF), kept after the sandbox ends; off by default */
+    trace: traceOptionsSchema.optional(),
+    /** syscalls that wait for a person's approval (seccomp user notification); off by default */
+    approvals: approvalsSchema.optional(),
   })
   .strict();
 export type SandboxSpec = z.infer<typeof sandboxSpecSchema>;
@@ -234,6 +269,33 @@ export const operations = {
     .strict(),
   'workflow.watch': z.object({ run: runIdSchema }).strict(),
   'audit.list': z.object({ sandbox: nameSchema, follow: z.boolean().default(false) }).strict(),
+  'trace.subscribe': z
+    .object({
+      sandbox: nameSchema,
+      /** keep streaming until the sandbox ends (else: what is recorded so far, then end) */
+      follow: z.boolean().default(false),
+      /** start with what was recorded before the subscription */
+      replay: z.boolean().default(true),
+      /** only these syscalls (names or families); the sandbox's own filter already applies */
+      syscalls: syscallNamesSchema.optional(),
+      /** events: decoded objects; records: the tracer's records, base64 (docs/tracer-protocol.md), for bulk clients */
+      format: z.enum(['events', 'records']).default('events'),
+    })
+    .strict(),
+  'trace.export': z
+    .object({
+      /** a sandbox name, or a run id (every traced step of the run) */
+      target: z.union([runIdSchema, nameSchema]),
+      format: z.literal('chrome').default('chrome'),
+    })
+    .strict(),
+  'trace.list': z.object({ run: runIdSchema.optional() }).strict(),
+  'trace.status': z.object({}).strict(),
+  'approvals.list': z.object({}).strict(),
+  'approvals.watch': z.object({}).strict(),
+  'approvals.decide': z
+    .object({ id: z.string().regex(/^a[0-9]{1,12}$/, 'an approval id looks like a12 (see `ai-sandbox approvals`)'), allow: z.boolean(), always: z.boolean().default(false) })
+    .strict(),
 } as const;
 
 export type OperationName = keyof typeof operations;
@@ -268,6 +330,61 @@ export interface Results {
   'workflow.replay': RunState;
   'workflow.watch': { stream: string };
   'audit.list': { events: AuditEvent[]; droppedPackets: number | null; stream: string | null };
+  'trace.subscribe': { stream: string; live: boolean; wallOffsetNs: string };
+  'trace.export': { stream: string; sandboxes: string[] };
+  'trace.list': { traces: TraceSummary[] };
+  'trace.status': TraceStatus;
+  'approvals.list': { approvals: ApprovalInfo[] };
+  'approvals.watch': { stream: string };
+  'approvals.decide': ApprovalInfo;
+}
+
+/** One syscall waiting for (or given) a person's decision. */
+export interface ApprovalInfo {
+  id: string;
+  sandbox: string;
+  pid: number;
+  syscall: string;
+  nr: number;
+  /** raw arguments, hex */
+  args: string[];
+  /** connect/bind: the address, as read when the call was made (display only: see docs/adr/0008) */
+  addr?: import('../trace/meta.js').TraceAddr | undefined;
+  requestedAt: string;
+  status: 'pending' | 'allowed' | 'denied' | 'timed-out' | 'gone';
+  /** who settled it: a person, an always-rule, the timeout, or the process went away */
+  by?: 'user' | 'rule' | 'timeout' | 'gone' | undefined;
+  /** µs from the kernel's notification to the supervisor's answer */
+  roundTripUs?: number | undefined;
+}
+
+/** A stored trace (one sandbox's): what `trace.list` shows. */
+export interface TraceSummary extends Omit<TraceMeta, 'wallOffsetNs' | 'cgid'> {
+  live: boolean;
+  records: number;
+  bytes: number;
+}
+
+export interface TraceStatus {
+  /** this host can trace (tp_btf programs load and attach); otherwise `reason` says why */
+  supported: boolean;
+  reason: string | null;
+  /** the BPF programs are attached now (only while a traced sandbox runs) */
+  attached: boolean;
+  traced: string[];
+  tracerPid: number | null;
+  /** as the tracer measured them: the last attach (BPF links created) and the last sandbox add (map update, plus the attach when it was the first) */
+  lastAttachMs: number | null;
+  lastAddMs: number | null;
+}
+
+/** A batch of one sandbox's syscalls on a trace stream (kind 'trace'). */
+export interface TraceBatch {
+  sandbox: string;
+  count: number;
+  events?: TraceEvent[];
+  /** format 'records': base64 of the tracer's records */
+  records?: string;
 }
 
 /** What lists and the CLI show of a snapshot. */
@@ -307,7 +424,7 @@ export const ackEnvelopeSchema = z
   .strict();
 export const clientMessageSchema = z.discriminatedUnion('type', [requestEnvelopeSchema, ackEnvelopeSchema]);
 
-export type StreamKind = 'stdout' | 'stderr' | 'event';
+export type StreamKind = 'stdout' | 'stderr' | 'event' | 'trace';
 /** Stream frames: output bytes are base64 in `data`; events carry `event`. */
 export interface StreamFrame {
   type: 'stream';
@@ -316,12 +433,17 @@ export interface StreamFrame {
   kind: StreamKind;
   data?: string;
   event?: StreamEvent;
+  trace?: TraceBatch;
 }
 export type StreamEvent =
   | { type: 'exit'; report: ExitReport }
   | { type: 'dropped'; frames: number; bytes: number }
   | { type: 'workflow'; event: RunEvent }
   | { type: 'audit'; event: AuditEvent }
+  /** a trace stream's never-silent accounting: running totals, every second and at the end */
+  | { type: 'trace-counters'; sandbox: string; counters: TraceCounters & { delivered: number; streamDropped: number } }
+  /** an approval was requested or settled */
+  | { type: 'approval'; approval: ApprovalInfo }
   | { type: 'end' };
 
 export type ResponseFrame =

@@ -5,6 +5,8 @@ import type { ConnectionStream } from '../server/stream.js';
 import type { AuditLog } from '../network/audit.js';
 import type { NetworkService } from '../network/network.js';
 import type { AuditStore } from '../store/audit.js';
+import type { TraceService } from '../trace/service.js';
+import type { ApprovalService } from '../approvals/service.js';
 
 /** The helper's services an operation can reach. */
 export interface Services {
@@ -15,6 +17,8 @@ export interface Services {
   audit: AuditLog;
   /** the daemon's audit history in SQLite (null in an embedded helper: in memory only) */
   auditStore: AuditStore | null;
+  traces: TraceService;
+  approvals: ApprovalService;
 }
 
 /** What an operation handler may use: the services, and its own connection's streams. */

@@ -29,6 +29,13 @@ import { workflowList } from './workflow-list.js';
 import { workflowReplay } from './workflow-replay.js';
 import { workflowStart } from './workflow-start.js';
 import { workflowWatch } from './workflow-watch.js';
+import { traceExport } from './trace-export.js';
+import { approvalsDecide } from './approvals-decide.js';
+import { approvalsList } from './approvals-list.js';
+import { approvalsWatch } from './approvals-watch.js';
+import { traceList } from './trace-list.js';
+import { traceStatus } from './trace-status.js';
+import { traceSubscribe } from './trace-subscribe.js';
 
 export function parseParams<O extends OperationName>(op: O, raw: unknown) {
   return operations[op].safeParse(raw ?? {});
@@ -89,6 +96,20 @@ export async function dispatch(ctx: RpcContext, op: OperationName, params: unkno
       return workflowWatch(ctx, params as Params<'workflow.watch'>);
     case 'audit.list':
       return auditList(ctx, params as Params<'audit.list'>);
+    case 'trace.subscribe':
+      return traceSubscribe(ctx, params as Params<'trace.subscribe'>);
+    case 'trace.export':
+      return traceExport(ctx, params as Params<'trace.export'>);
+    case 'trace.list':
+      return traceList(ctx, params as Params<'trace.list'>);
+    case 'trace.status':
+      return traceStatus(ctx, params as Params<'trace.status'>);
+    case 'approvals.list':
+      return approvalsList(ctx, params as Params<'approvals.list'>);
+    case 'approvals.watch':
+      return approvalsWatch(ctx, params as Params<'approvals.watch'>);
+    case 'approvals.decide':
+      return approvalsDecide(ctx, params as Params<'approvals.decide'>);
     default: {
       const never: never = op;
       throw new Error(`unhandled operation ${String(never)}`);

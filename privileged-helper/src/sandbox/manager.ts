@@ -18,6 +18,7 @@ import { checkMounts, checkRootfs, DEFAULTS, resolveIdentity } from './policy.js
 import { Sandbox, type OutputSink } from './sandbox.js';
 import { WarmPool, type WarmSlot } from './warm-pool.js';
 import { wantsNetwork, type NetworkService } from '../network/network.js';
+import type { SandboxObserver } from '../trace/service.js';
 
 export interface LaunchOptions {
   autoRemove: boolean;
@@ -64,6 +65,8 @@ export class SandboxManager {
   private nextExec = 1;
   private readonly warm: WarmPool;
   private readonly network: NetworkService | null;
+  /** called around each sandbox's life (tracing registers the cgroup before the program starts) */
+  readonly observers: SandboxObserver[] = [];
 
   constructor(
     private readonly launcher: Launcher,
@@ -94,8 +97,9 @@ export class SandboxManager {
     checkRootfs(spec.rootfs);
     checkMounts(spec.mounts);
     const mounts = [...spec.mounts, ...(opts.internalMounts ?? [])];
-    // Sandboxes in a resource pool need their cgroup inside it, so they start cold.
-    const slot = spec.pool === undefined ? this.warm.take() : undefined;
+    // Sandboxes in a resource pool, and sandboxes with approvals (their filter is installed by a cold
+    // SPAWN only), start cold.
+    const slot = spec.pool === undefined && spec.approvals === undefined ? this.warm.take() : undefined;
     return this.launch(spec, opts, slot, async (sb, cgroup) => {
       const net = await this.attachNetwork(sb);
       // From a warm slot the launcher builds the root while the network rules go in, and starts the
@@ -122,6 +126,7 @@ export class SandboxManager {
           tty: spec.tty,
           netnsPath: net?.slot.nsPath,
           hold,
+          notify: this.observers.map((o) => o.notify?.(sb)).find((n) => n !== undefined),
         },
         this.sessionHandlers(sb),
       );
@@ -202,6 +207,7 @@ export class SandboxManager {
         fs.mkdirSync(sb.sandboxDir, { mode: 0o700 });
       }
       sb.log = new OutputLog(path.join(this.dirs.logs, `${name}.log`));
+      for (const o of this.observers) await o.beforeStart?.(sb);
       const spawned = await start(sb, sb.cgroup);
       return { sandbox: sb, spawned };
     } catch (err) {
@@ -253,6 +259,7 @@ export class SandboxManager {
     sb.status = 'stopped';
     sb.sinks.clear();
     sb.log?.close();
+    await this.notifyStopped(sb);
     await this.release(sb);
     // A sandbox that never ran leaves no record: the error is the answer.
     this.forget(sb);
@@ -272,6 +279,7 @@ export class SandboxManager {
       s.end();
     }
     sb.sinks.clear();
+    await this.notifyStopped(sb);
     for (const w of sb.exitWaiters.splice(0)) w();
     try {
       await sb.cgroup?.remove();
@@ -281,6 +289,10 @@ export class SandboxManager {
     await this.detachNetwork(sb).catch((err: unknown) => process.stderr.write(`ai-sandbox helper: releasing the network of ${sb.name}: ${AppError.from(err).message}\n`));
     // a checkpoint in progress still needs the sandbox's files; it removes the sandbox when done
     if (sb.autoRemove && !sb.checkpointing) await this.remove(sb.name, false);
+  }
+
+  private async notifyStopped(sb: Sandbox): Promise<void> {
+    for (const o of this.observers) await o.stopped?.(sb).catch(() => undefined);
   }
 
   private readStats(sb: Sandbox): CgroupStats | null {

@@ -4,7 +4,7 @@
  * the file.
  */
 import path from 'node:path';
-import type { NetworkPolicy, SandboxSpecInput } from '../protocol/schema.js';
+import type { ApprovalsPolicy, NetworkPolicy, SandboxSpecInput } from '../protocol/schema.js';
 import type { ExpandedStep } from './expand.js';
 import { levels } from './graph.js';
 import { MOUNT_STRING_RE, PRIORITY_RANK } from './schema.js';
@@ -18,7 +18,7 @@ export const DEFAULT_WORKDIR = '/work';
 export const INPUTS_DIR = '/in';
 
 export type PlannedSpec = Required<Pick<SandboxSpecInput, 'command' | 'limits' | 'mounts' | 'env'>> &
-  Pick<SandboxSpecInput, 'rootfs' | 'workdir' | 'timeoutMs'>;
+  Pick<SandboxSpecInput, 'rootfs' | 'workdir' | 'timeoutMs' | 'trace'> & { approvals?: ApprovalsPolicy };
 
 export interface PlannedStep {
   id: string;
@@ -112,6 +112,8 @@ function resolveStep(s: ExpandedStep, d: StepDefaults, baseDir: string): Omit<Pl
     workdir: def.workdir ?? d.workdir ?? DEFAULT_WORKDIR,
     ...(timeoutMs !== undefined && { timeoutMs }),
     ...((def.rootfs ?? d.rootfs) !== undefined && { rootfs: def.rootfs ?? d.rootfs }),
+    ...((def.trace ?? d.trace) !== undefined && { trace: def.trace ?? d.trace }),
+    ...((def.approvals ?? d.approvals) !== undefined && { approvals: def.approvals ?? d.approvals }),
   };
   return {
     id: s.id,

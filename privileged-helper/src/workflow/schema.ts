@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { parseDuration, parseSize } from '../util/units.js';
-import { limitsSchema } from '../protocol/schema.js';
+import { approvalsSchema, limitsSchema, traceOptionsSchema } from '../protocol/schema.js';
 import { DOMAIN_PATTERN_RE, HOSTNAME_RE } from '../network/domains.js';
 
 export const WORKFLOW_VERSION = 1;
@@ -159,6 +159,12 @@ const sandboxFields = {
   snapshot: snapshot.optional(),
   priority: priority.optional(),
   network: networkSchema.optional(),
+  trace: traceOptionsSchema
+    .optional()
+    .meta({ description: 'record the step\'s syscalls (eBPF): true, or {syscalls: [open, connect], rate: N}; see `ai-sandbox trace`' }),
+  approvals: approvalsSchema
+    .optional()
+    .meta({ description: 'syscalls that wait for a person: {ask: [connect], timeoutMs: 30000}; see `ai-sandbox approvals`' }),
 };
 
 export const defaultsSchema = z.object(sandboxFields).strict();

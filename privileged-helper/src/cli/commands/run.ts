@@ -32,6 +32,8 @@ options:
   --resolve NAME=ADDR[:PORT]  pin NAME to ADDR (and PORT) for the proxy, like curl's
   -t, --tty              give the command a terminal
   --tmpfs-size SIZE      size of the in-memory writable layer (default 1G)
+  --trace                record its syscalls (eBPF): \`ai-sandbox trace NAME\`, kept after it ends
+  --trace-syscalls LIST  record only these (names or families: open,connect,exec,...); implies --trace
   --report FILE          write a JSON exit report: exitCode, signal, reason, cpuMs,
                          memoryPeakBytes, startMs, wallMs`;
 
