@@ -8,7 +8,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['privileged-helper/src/**/*.test.ts'],
+          include: ['privileged-helper/src/**/*.test.ts', 'renderer/src/**/*.test.ts'],
           environment: 'node',
         },
       },

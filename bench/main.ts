@@ -12,7 +12,7 @@ interface Entry {
   load(): Promise<BenchModule>;
 }
 
-/** name → module. Later: network, ui. */
+/** name → module. */
 const BENCHMARKS: Record<string, Entry> = {
   start: {
     description: 'sandbox start latency (true, python3 -S) vs bubblewrap, unshare and a bare spawn; memory per idle sandbox at 500',
@@ -25,6 +25,14 @@ const BENCHMARKS: Record<string, Entry> = {
   workflow: {
     description: '10-step sequential workflow end to end, orchestration cost per step, 100 parallel steps',
     load: () => import('./workflow.js'),
+  },
+  network: {
+    description: 'networked sandbox start (pool) vs none; auditing proxy latency and throughput vs direct',
+    load: () => import('./network.js'),
+  },
+  ui: {
+    description: 'the app in Chromium: a step printing 10,000 lines/s for 10 s (longest main-thread task, tail shown); pan/zoom of 200 steps (frame times)',
+    load: () => import('./ui.js'),
   },
   trace: {
     description: 'syscall tracing: getpid cost untraced / traced / strace -f, events/s to a subscriber, attach and add time',

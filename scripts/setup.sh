@@ -6,10 +6,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 
-# Debian packages: build tools and libseccomp for the launcher; clang, bpftool and libbpf for the tracer;
-# bubblewrap and strace as benchmark peers.
-APT_PACKAGES=(build-essential pkg-config libseccomp-dev bubblewrap util-linux iproute2 python3 procps
-  clang bpftool libbpf-dev strace)
+# Debian packages: build tools, libseccomp for the launcher, libnftables for network rules; clang,
+# bpftool and libbpf for the tracer; bubblewrap and strace as benchmark peers; chromium for the app's
+# end-to-end tests and UI benchmark (never a browser downloaded by a test tool).
+APT_PACKAGES=(build-essential pkg-config libseccomp-dev libnftables-dev bubblewrap util-linux iproute2 python3 procps
+  clang bpftool libbpf-dev strace chromium)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' || missing+=("$p")
@@ -41,3 +42,9 @@ fi
 # Native parts (make rebuilds only what changed), then TypeScript (incremental).
 make -s -C privileged-helper/native
 npx --no-install tsc -b privileged-helper
+
+# The app's renderer (web mode serves it; Electron loads it): rebuilt when a source is newer than the build.
+if [ ! -f renderer/dist/index.html ] || [ -n "$(find renderer/src renderer/index.html renderer/vite.config.ts privileged-helper/src/ui privileged-helper/src/protocol/schema.ts -newer renderer/dist/index.html -print -quit)" ]; then
+  log "building the app (renderer/dist)"
+  npx --no-install vite build --config renderer/vite.config.ts --logLevel warn
+fi

@@ -10,6 +10,13 @@ for (const f of fs.readdirSync(dir)) {
   const file = path.join(dir, f);
   if (f.endsWith('.json')) {
     const r = JSON.parse(fs.readFileSync(file, 'utf8'));
+    if (r.stats && 'expected' in r.stats) {
+      // Playwright's JSON reporter (the e2e suite); a flaky test passed on retry
+      passed += r.stats.expected + r.stats.flaky;
+      failed += r.stats.unexpected + (r.errors?.length ?? 0);
+      skipped += r.stats.skipped;
+      continue;
+    }
     passed += r.numPassedTests;
     failed += r.numFailedTests + (r.numFailedTestSuites ?? 0) - (r.testResults ?? []).filter((t) => t.status === 'failed' && t.assertionResults?.some((a) => a.status === 'failed')).length;
     skipped += r.numPendingTests + (r.numTodoTests ?? 0);

@@ -14,6 +14,10 @@ step() { printf '\n== %s\n' "$*"; }
 step lint and type-check
 npx --no-install eslint . || status=1
 npx --no-install tsc -p privileged-helper/tsconfig.test.json || status=1
+npx --no-install tsc -p renderer/tsconfig.json || status=1
+npx --no-install tsc -p renderer/tsconfig.test.json || status=1
+npx --no-install tsc -p e2e/tsconfig.json || status=1
+npx --no-install tsc -p electron/tsconfig.json || status=1
 
 step unit tests
 npx --no-install vitest run --project unit --reporter=default --reporter=json --outputFile.json="$results/unit.json" || status=1
@@ -24,9 +28,20 @@ make -s -C privileged-helper/native test 2>&1 | tee "$results/native.txt"
 
 step integration tests
 if [ "$(id -u)" = 0 ]; then
-  npx --no-install vitest run --project integration --reporter=default --reporter=json --outputFile.json="$results/integration.json" || status=1
+  # one root suite at a time on a shared machine
+  flock /tmp/ai-sandbox-root-tests.lock \
+    npx --no-install vitest run --project integration --reporter=default --reporter=json --outputFile.json="$results/integration.json" || status=1
 else
   echo "SKIPPED: the integration suite needs root (real namespaces, mounts and cgroups): run npm test as root"
+fi
+
+step end-to-end tests of the app
+if [ "$(id -u)" = 0 ]; then
+  # a real helper and real sandboxes: one root suite at a time on a shared machine
+  E2E_JSON="$PWD/$results/e2e.json" flock /tmp/ai-sandbox-root-tests.lock \
+    npx --no-install playwright test -c e2e/playwright.config.ts || status=1
+else
+  echo "SKIPPED: the e2e suite needs root (a real helper and real sandboxes): run npm test as root"
 fi
 
 node scripts/test-summary.mjs "$results" || status=1

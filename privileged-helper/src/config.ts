@@ -6,6 +6,8 @@
  */
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import type { NetConfig } from './network/network.js';
+import { tableName } from './network/rules.js';
 
 export interface HelperConfig {
   instance: string;
@@ -22,6 +24,20 @@ export interface HelperConfig {
   tracerBinary?: string | undefined;
   /** sandbox inits kept prepared ahead of time (see sandbox/warm-pool.ts) */
   warmSlots: number;
+  /** networked sandboxes: address range, interface prefix, nftables table, slots made ahead */
+  net: NetConfig;
+}
+
+export const DEFAULT_NET_RANGE = '10.231.0.0/16';
+export const DEFAULT_NET_PREFIX = 'aisb';
+
+function netConfig(instance: string, poolSize: number): NetConfig {
+  return {
+    range: process.env.AI_SANDBOX_NET_RANGE ?? DEFAULT_NET_RANGE,
+    prefix: process.env.AI_SANDBOX_NET_PREFIX ?? DEFAULT_NET_PREFIX,
+    table: process.env.AI_SANDBOX_NET_TABLE ?? tableName(instance),
+    poolSize,
+  };
 }
 
 export const DEFAULT_RUN_ROOT = '/run/ai-sandbox';
@@ -49,6 +65,7 @@ export function daemonConfig(overrides: Partial<HelperConfig> = {}): HelperConfi
     launcherBinary: process.env.AI_SANDBOX_LAUNCHER ?? defaultLauncherBinary(),
     tracerBinary: process.env.AI_SANDBOX_TRACER,
     warmSlots: Number(process.env.AI_SANDBOX_WARM_SLOTS ?? 4),
+    net: netConfig('daemon', Number(process.env.AI_SANDBOX_NET_POOL ?? 2)),
     ...overrides,
   };
 }
@@ -56,5 +73,6 @@ export function daemonConfig(overrides: Partial<HelperConfig> = {}): HelperConfi
 export function embeddedConfig(): HelperConfig {
   const base = daemonConfig();
   // One sandbox, started at once: a warm slot would only add work.
-  return { ...base, instance: `cli-${process.pid}`, socketPath: null, cgroupParent: `${base.cgroupParent}-cli-${process.pid}`, warmSlots: 0 };
+  const instance = `cli-${process.pid}`;
+  return { ...base, instance, socketPath: null, cgroupParent: `${base.cgroupParent}-cli-${process.pid}`, warmSlots: 0, net: { ...netConfig(instance, 0), table: tableName(instance) } };
 }

@@ -28,7 +28,7 @@
 /* ---- protocol constants (docs/launcher-protocol.md) ---- */
 enum {
 	REQ_SPAWN = 1, REQ_STDIN = 2, REQ_KILL = 3, REQ_RESIZE = 4, REQ_EXEC = 5,
-	REQ_CLEANUP = 6, REQ_UMOUNT = 7, REQ_MARK = 8, REQ_PREPARE = 9, REQ_RESTORE = 10,
+	REQ_CLEANUP = 6, REQ_UMOUNT = 7, REQ_MARK = 8, REQ_PREPARE = 9, REQ_RESTORE = 10, REQ_RELEASE = 11,
 };
 enum {
 	EV_SPAWNED = 101, EV_SPAWN_FAILED = 102, EV_OUTPUT = 103, EV_EXIT = 104, EV_ACK = 105,
@@ -45,7 +45,9 @@ enum {
 #define FLAG_ALLOW_LISTEN (1ULL << 0)
 #define FLAG_TTY (1ULL << 1)
 #define FLAG_NO_LANDLOCK (1ULL << 2)
-#define FLAGS_KNOWN (FLAG_ALLOW_LISTEN | FLAG_TTY | FLAG_NO_LANDLOCK)
+/* SPAWN into a prepared slot: set up everything, then wait for RELEASE before the command starts */
+#define FLAG_HOLD (1ULL << 3)
+#define FLAGS_KNOWN (FLAG_ALLOW_LISTEN | FLAG_TTY | FLAG_NO_LANDLOCK | FLAG_HOLD)
 
 #define MAX_FRAME (16u << 20)
 #define OUTPUT_CHUNK 65536

@@ -565,6 +565,18 @@ static void handle_request(uint8_t type, uint32_t id, const uint8_t *body, uint3
 	case REQ_STDIN:
 		req_stdin(id, body, len);
 		return;
+	case REQ_RELEASE: { /* a held SPAWN's command may start (empty body), or must not (any body: cancel) */
+		struct sandbox *sb = sb_find(id);
+		if (!sb || sb->plan_fd < 0 || sb->state != S_SETUP) {
+			logmsg("RELEASE for id %u: no held SPAWN", id);
+			return;
+		}
+		if (len == 0 && write(sb->plan_fd, "g", 1) != 1)
+			logmsg("RELEASE %u: %s", id, strerror(errno)); /* the init is gone: its EXIT/failure follows */
+		close(sb->plan_fd);
+		sb->plan_fd = -1;
+		return;
+	}
 	case REQ_KILL:
 	case REQ_RESIZE: {
 		struct sandbox *sb = sb_find(id);

@@ -49,6 +49,9 @@
 
 struct init_args {
 	int setup_w, status_w, netns_fd;
+	/* warm slot prepared without NETNS: it waits in the launcher's network namespace and gets its own
+	 * at SPAWN (NETNS, a pooled one, or a new one), so no namespace is made for nothing */
+	bool net_deferred;
 	int plan_fd; /* warm slot (PREPARE): the init's end of the plan channel; -1 for a cold SPAWN */
 	struct cgroup_fds cg; /* the v1 cgroup.procs files to join (CGROUP2: joined at clone3) */
 	struct root_spec root; /* a warm slot has only .dir until its plan arrives */
@@ -70,8 +73,9 @@ static bool fd_kind_ok(int fd, bool tty)
  * Warm slot: report READY, then block until the launcher sends the SPAWN plan, and turn it into the
  * same root_spec / cmd_spec a cold SPAWN computes in the launcher. The plan is re-decoded and
  * re-checked here with the launcher's own decoder and checks (bounds-checked, no trust in the
- * sender); SANDBOX_DIR, CGROUP2, CGROUP_PROCS and NETNS in it are ignored, this init's were fixed at
- * PREPARE. Exactly the expected stdio fds are accepted (1 pty slave or 3 pipes, type-checked); the
+ * sender); SANDBOX_DIR, CGROUP2 and CGROUP_PROCS in it are ignored, this init's were fixed at
+ * PREPARE. Exactly the expected fds are accepted (1 pty slave or 3 pipes, type-checked, and with
+ * NETNS one network namespace that the init joins now, before the root and `lo` are set up); the
  * channel is closed before anything else runs, so neither it nor a stray fd reaches the command.
  */
 static void init_wait_plan(struct init_args *a)
@@ -109,9 +113,6 @@ static void init_wait_plan(struct init_args *a)
 			child_fail(sfd, ST_PLAN, n < 0 ? errno : EPROTO);
 		off += (uint32_t)n;
 	}
-	close(a->plan_fd);
-	a->plan_fd = -1;
-
 	struct plan pl;
 	const char *why;
 	int r = plan_decode(REQ_SPAWN, buf, total, &pl, &why);
@@ -119,9 +120,26 @@ static void init_wait_plan(struct init_args *a)
 		r = spawn_plan_check(&pl, &why);
 	if (r < 0)
 		child_fail(sfd, ST_PLAN, -r);
+	if (!(pl.flags & FLAG_HOLD)) { /* with HOLD the channel stays for the RELEASE (see init_main) */
+		close(a->plan_fd);
+		a->plan_fd = -1;
+	}
 	bool tty = pl.flags & FLAG_TTY;
-	if (nfds != (tty ? 1 : 3))
+	int nstdio = tty ? 1 : 3;
+	/* A deferred slot gets a namespace fd after the stdio (NETNS, or a pooled one), or none when the
+	 * pool was empty: then it makes one. A NETNS in the plan must come as an fd, never as a new one. */
+	if (nfds != nstdio + (a->net_deferred ? 1 : 0) && !(a->net_deferred && !HAVE(&pl, T_NETNS) && nfds == nstdio))
 		child_fail(sfd, ST_PLAN, EBADF);
+	if (a->net_deferred) {
+		int ns = nfds > nstdio ? fds[nstdio] : -1;
+		if (ns >= 0 && (!is_netns_fd(ns) || setns(ns, CLONE_NEWNET) < 0))
+			child_fail(sfd, ST_SETNS_NETNS, is_netns_fd(ns) ? errno : EINVAL);
+		if (ns < 0 && unshare(CLONE_NEWNET) < 0)
+			child_fail(sfd, ST_SETNS_NETNS, errno);
+		if (ns >= 0)
+			close(ns);
+		nfds = nstdio;
+	}
 	for (int i = 0; i < nfds; i++) {
 		if (!fd_kind_ok(fds[i], tty))
 			child_fail(sfd, ST_PLAN, EBADF);
@@ -186,6 +204,16 @@ static void init_main(void *arg)
 		init_wait_plan(a);
 	build_root(&a->root, sfd);
 	TMARK(4);
+	if (a->plan_fd >= 0) { /* HOLD: the command starts only on RELEASE; the channel's end is a cancel */
+		char go = 0;
+		ssize_t n;
+		while ((n = read(a->plan_fd, &go, 1)) < 0 && errno == EINTR)
+			;
+		if (n != 1 || go != 'g')
+			child_fail(sfd, ST_PLAN, ECANCELED);
+		close(a->plan_fd);
+		a->plan_fd = -1;
+	}
 	/* Opened now, while only our code runs in the sandbox: what we exec below is this file even if the
 	 * command later manages to rename or replace the path. */
 	int init_exe = open(SANDBOX_INIT_PATH, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -381,11 +409,14 @@ static void start_init(uint32_t id, struct plan *pl, uint64_t recv_ns, bool prep
 		a.cmd.n_notify = pl->notify_nrs.len / 4;
 	}
 	/* No NETNS: a pre-created namespace from the pool saves ~1 ms of clone3 (netns_pool.c); the
-	 * init joins it exactly like a NETNS one. Empty pool: CLONE_NEWNET as before. */
-	if (h.netns_fd < 0)
+	 * init joins it exactly like a NETNS one. Empty pool: CLONE_NEWNET as before. A warm slot without
+	 * NETNS gets its namespace only at SPAWN (see init_args.net_deferred). */
+	a.net_deferred = prepare && h.netns_fd < 0;
+	if (h.netns_fd < 0 && !prepare)
 		h.netns_fd = netns_pool_take();
 	a.netns_fd = h.netns_fd;
-	uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | (a.netns_fd >= 0 ? 0 : CLONE_NEWNET);
+	uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
+			 (a.netns_fd >= 0 || a.net_deferred ? 0 : CLONE_NEWNET);
 	int pidfd = -1;
 	TMARK(0);
 	pid_t pid = host_setup_clone(&h, flags, &pidfd, init_main, &a);
@@ -487,7 +518,9 @@ static int slot_matches(const struct sandbox *sb, const struct plan *pl, const c
 		*why = "CGROUP_PROCS differ from the prepared slot's";
 		return -EINVAL;
 	}
-	if (HAVE(pl, T_NETNS) != (sb->netns != NULL) || (sb->netns && !str_eq(pl->netns, sb->netns))) {
+	/* A slot prepared without NETNS takes one at SPAWN (its init joins it); one prepared with NETNS
+	 * must get the same. */
+	if (sb->netns && (!HAVE(pl, T_NETNS) || !str_eq(pl->netns, sb->netns))) {
 		*why = "NETNS differs from the prepared slot's";
 		return -EINVAL;
 	}
@@ -508,7 +541,7 @@ static int send_plan(int sock, const uint8_t *body, uint32_t len, const int *fds
 		if (setsockopt(sock, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof want) < 0)
 			return -errno;
 	}
-	union { struct cmsghdr h; char buf[CMSG_SPACE(3 * sizeof(int))]; } u;
+	union { struct cmsghdr h; char buf[CMSG_SPACE(4 * sizeof(int))]; } u;
 	memset(&u, 0, sizeof u);
 	struct iovec iov = { .iov_base = &len, .iov_len = 4 };
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
@@ -544,6 +577,7 @@ static void spawn_into_slot(struct sandbox *sb, const struct plan *pl, const uin
 	const char *why = "";
 	unsigned stage = ST_PLAN;
 	int err = EINVAL, r, par[3] = { -1, -1, -1 }, chi[3] = { -1, -1, -1 };
+	int late_ns = -1; /* NETNS for a slot prepared without one: sent to its init with the stdio fds */
 	if (sb->state == S_PREPARING) {
 		err = EBUSY;
 		why = "the prepared slot is not READY yet";
@@ -563,6 +597,19 @@ static void spawn_into_slot(struct sandbox *sb, const struct plan *pl, const uin
 		err = -r;
 		goto fail;
 	}
+	if (!sb->netns && HAVE(pl, T_NETNS)) {
+		char *p = str_dup0(pl->netns);
+		late_ns = p ? open(p, O_RDONLY | O_CLOEXEC) : -1;
+		free(p);
+		if (late_ns < 0 || !is_netns_fd(late_ns)) {
+			stage = ST_NETNS_OPEN;
+			err = late_ns < 0 ? errno : EINVAL;
+			why = "NETNS is not a network namespace file";
+			goto fail;
+		}
+	}
+	if (!sb->netns && late_ns < 0)
+		late_ns = netns_pool_take(); /* -1 when empty: the init makes one */
 	if (pl->tmpfs_bytes != sb->tmpfs_bytes) {
 		stage = ST_MOUNT_TMPFS;
 		if ((r = sandbox_tmpfs_resize(sb->dir, pl->tmpfs_bytes)) < 0) {
@@ -581,16 +628,25 @@ static void spawn_into_slot(struct sandbox *sb, const struct plan *pl, const uin
 	sb->out_fd = par[1];
 	sb->err_fd = par[2];
 	sb_note_pipes(sb);
-	r = send_plan(sb->plan_fd, body, len, chi, tty ? 1 : 3);
+	int sent[4] = { chi[0], chi[1], chi[2], -1 }, nsent = tty ? 1 : 3;
+	if (late_ns >= 0)
+		sent[nsent++] = late_ns;
+	r = send_plan(sb->plan_fd, body, len, sent, nsent);
 	close_stdio(chi);
-	close(sb->plan_fd); /* not in epoll */
-	sb->plan_fd = -1;
+	if (late_ns >= 0)
+		close(late_ns);
+	if (!(pl->flags & FLAG_HOLD) || r < 0) { /* with HOLD, kept for RELEASE (not in epoll) */
+		close(sb->plan_fd);
+		sb->plan_fd = -1;
+	}
 	if (r < 0) {
 		logmsg("SPAWN %u into prepared slot: sending the plan: %s", sb->id, strerror(-r));
 		sb_fail(sb, ST_PLAN, -r);
 	}
 	return;
 fail:
+	if (late_ns >= 0)
+		close(late_ns);
 	close_stdio(par);
 	close_stdio(chi);
 	ev_spawn_failed(sb->id, stage, err, why);
@@ -607,6 +663,10 @@ void handle_spawn(uint32_t id, struct plan *pl, const uint8_t *body, uint32_t le
 	struct sandbox *sb = sb_find(id);
 	if (sb && sb->warm && (sb->state == S_PREPARING || sb->state == S_READY)) {
 		spawn_into_slot(sb, pl, body, len, recv_ns);
+		return;
+	}
+	if (pl->flags & FLAG_HOLD) {
+		ev_spawn_failed(id, ST_PLAN, EINVAL, "HOLD needs a prepared slot");
 		return;
 	}
 	if (sb) {

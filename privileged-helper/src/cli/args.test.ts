@@ -42,3 +42,22 @@ describe('CLI argument parsing', () => {
     expect(p.command).toEqual(['sh']);
   });
 });
+
+describe('network flags', () => {
+  const spec = (...a: string[]) => specFromArgs(parseArgs([...a, '--', 'true'], SANDBOX_FLAGS), undefined);
+  it('turn into the spec network policy', () => {
+    expect(spec().network).toBeUndefined();
+    expect(spec('--allow-port', '443', '--allow-port', '53/udp', '--allow-domain', 'PyPI.org', '--deny-domain', '*.evil.test', '--resolve', 'api.test=10.0.0.5:8080').network).toEqual({
+      allowPorts: [{ port: 443, proto: 'tcp' }, { port: 53, proto: 'udp' }],
+      allowDomains: ['pypi.org'],
+      denyDomains: ['*.evil.test'],
+      resolve: [{ name: 'api.test', address: '10.0.0.5', port: 8080 }],
+    });
+  });
+  it('refuse what is not a port, pattern or pin, in one line that says the form', () => {
+    expect(() => spec('--allow-port', '70000')).toThrow('--allow-port: "70000" should be PORT or PORT/udp');
+    expect(() => spec('--allow-domain', 'a..b')).toThrow('--allow-domain: "a..b" should be a name');
+    expect(() => spec('--allow-domain', 'x.test', '--resolve', 'x.test=999.1.1.1')).toThrow('--resolve: "x.test=999.1.1.1" should be NAME=ADDR');
+    expect(() => spec('--resolve', 'x.test=10.0.0.1')).toThrow('need --allow-domain or --allow-port');
+  });
+});

@@ -2,7 +2,9 @@
  * Command-line parsing: strict (an unknown flag is an error), with one clear line per mistake naming the
  * flag, the bad value, and what to write instead. Everything after `--` is the command, verbatim.
  */
-import type { SandboxSpecInput } from '../protocol/schema.js';
+import type { NetworkPolicyInput, SandboxSpecInput } from '../protocol/schema.js';
+import { ipToInt } from '../network/addressing.js';
+import { DOMAIN_PATTERN_RE, HOSTNAME_RE } from '../network/domains.js';
 
 import { InputError, parseDuration, parseSize } from '../util/units.js';
 
@@ -94,6 +96,12 @@ export function parseArgs(argv: string[], spec: Record<string, FlagSpec>, opts: 
   return out;
 }
 
+/** The one positional NAME a command takes, or a usage error. */
+export function needName(p: { positionals: string[] }, usage: string): string {
+  if (p.positionals.length !== 1) throw new UsageError(`usage: ${usage}`);
+  return p.positionals[0]!;
+}
+
 export function one(p: Parsed, name: string): string | undefined {
   return p.flags.get(name)?.[0];
 }
@@ -114,9 +122,43 @@ export const SANDBOX_FLAGS: Record<string, FlagSpec> = {
   '--tty': { value: false, alias: '-t' },
   '--tmpfs-size': { value: true },
   '--pool': { value: true },
+  '--allow-port': { value: true, repeat: true },
+  '--allow-domain': { value: true, repeat: true },
+  '--deny-domain': { value: true, repeat: true },
+  '--resolve': { value: true, repeat: true },
   '--trace': { value: false },
   '--trace-syscalls': { value: true },
 };
+
+/** --allow-port, --allow-domain, --deny-domain, --resolve: the sandbox's network policy (none: loopback only). */
+export function networkFromArgs(p: Parsed): NetworkPolicyInput | undefined {
+  const allowPorts = (p.flags.get('--allow-port') ?? []).map((v) => {
+    const m = /^(\d{1,5})(?:\/(tcp|udp))?$/.exec(v);
+    const port = m ? Number(m[1]) : NaN;
+    if (!m || port < 1 || port > 65535) throw new UsageError(`--allow-port: "${v}" should be PORT or PORT/udp, with PORT 1-65535`);
+    return { port, proto: (m[2] ?? 'tcp') as 'tcp' | 'udp' };
+  });
+  const pattern = (flag: string) => (v: string) => {
+    const d = v.toLowerCase();
+    if (!DOMAIN_PATTERN_RE.test(d)) throw new UsageError(`${flag}: "${v}" should be a name (example.com) or a wildcard (*.example.com)`);
+    return d;
+  };
+  const allowDomains = (p.flags.get('--allow-domain') ?? []).map(pattern('--allow-domain'));
+  const denyDomains = (p.flags.get('--deny-domain') ?? []).map(pattern('--deny-domain'));
+  const resolve = (p.flags.get('--resolve') ?? []).map((v) => {
+    const m = /^([^=]+)=(\d{1,3}(?:\.\d{1,3}){3})(?::(\d{1,5}))?$/.exec(v);
+    const name = m?.[1]?.toLowerCase() ?? '';
+    if (!m || !HOSTNAME_RE.test(name) || ipToInt(m[2]!) === null || (m[3] !== undefined && (Number(m[3]) < 1 || Number(m[3]) > 65535))) {
+      throw new UsageError(`--resolve: "${v}" should be NAME=ADDR or NAME=ADDR:PORT, e.g. api.test=192.0.2.10`);
+    }
+    return { name, address: m[2]!, ...(m[3] ? { port: Number(m[3]) } : {}) };
+  });
+  if (!allowPorts.length && !allowDomains.length) {
+    if (denyDomains.length || resolve.length) throw new UsageError('--deny-domain and --resolve need --allow-domain or --allow-port: without them the sandbox has no network');
+    return undefined;
+  }
+  return { allowPorts, allowDomains, denyDomains, resolve };
+}
 
 /** The sandbox spec a `run`/`start` command line describes. */
 export function specFromArgs(p: Parsed, tty: { rows: number; cols: number } | undefined): SandboxSpecInput {
@@ -151,6 +193,8 @@ export function specFromArgs(p: Parsed, tty: { rows: number; cols: number } | un
   if (val('--tmpfs-size')) spec.tmpfsBytes = parseSize('--tmpfs-size', val('--tmpfs-size')!);
   if (val('--pool')) spec.pool = val('--pool');
   if (tty) spec.tty = tty;
+  const network = networkFromArgs(p);
+  if (network) spec.network = network;
   if (val('--trace-syscalls')) spec.trace = { syscalls: val('--trace-syscalls')!.split(',').filter((x) => x.length > 0) };
   else if (p.flags.has('--trace')) spec.trace = true;
   return spec;

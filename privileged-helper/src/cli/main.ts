@@ -5,11 +5,13 @@
 import { AppError } from '../errors/app-error.js';
 import { VERSION } from '../version.js';
 import { InputError } from '../util/units.js';
+import { AUDIT_HELP, auditCommand } from './commands/audit.js';
 import { DOCTOR_HELP, doctorCommand } from './commands/doctor.js';
 import { HELPER_HELP, helperCommand } from './commands/helper.js';
 import { EXEC_HELP, execCommand, LOGS_HELP, logsCommand, PS_HELP, psCommand, RM_HELP, rmCommand, STOP_HELP, stopCommand } from './commands/manage.js';
 import { RUN_HELP, runCommand, START_HELP, startCommand } from './commands/run.js';
 import { CHECKPOINT_HELP, checkpointCommand, FORK_HELP, forkCommand, RESTORE_HELP, restoreCommand, SNAPSHOT_HELP, snapshotCommand, SNAPSHOTS_HELP, snapshotsCommand } from './commands/snapshot.js';
+import { UI_HELP, uiCommand } from './commands/ui.js';
 import { WORKFLOW_HELP, workflowCommand } from './commands/workflow.js';
 import { TRACE_HELP, traceCommand } from './commands/trace.js';
 import { OBSERVE_HELP, observeCommand } from './commands/observe.js';
@@ -29,6 +31,7 @@ const COMMANDS: Record<string, { help: string; run: (argv: string[]) => Promise<
   fork: { help: FORK_HELP, run: forkCommand },
   snapshot: { help: SNAPSHOT_HELP, run: snapshotCommand },
   workflow: { help: WORKFLOW_HELP, run: workflowCommand },
+  audit: { help: AUDIT_HELP, run: auditCommand },
   trace: { help: TRACE_HELP, run: traceCommand },
   approvals: { help: APPROVALS_HELP, run: approvalsCommand },
   observe: { help: OBSERVE_HELP, run: observeCommand },
@@ -36,6 +39,7 @@ const COMMANDS: Record<string, { help: string; run: (argv: string[]) => Promise<
   deny: { help: DENY_HELP, run: denyCommand },
   doctor: { help: DOCTOR_HELP, run: doctorCommand },
   helper: { help: HELPER_HELP, run: helperCommand },
+  ui: { help: UI_HELP, run: uiCommand },
 };
 
 export const MAIN_HELP = `ai-sandbox ${VERSION}: run AI-agent programs in lightweight Linux sandboxes
@@ -49,6 +53,7 @@ usage: ai-sandbox COMMAND [options]
   exec NAME [-it] -- CMD   run a command inside a running sandbox
   stop NAME                stop a sandbox (SIGTERM, then SIGKILL)
   rm NAME [-f]             remove a stopped sandbox
+  audit NAME [-f]          the network proxy's decisions for a sandbox (--json)
   checkpoint NAME          snapshot a running sandbox (--leave-running, --label)
   snapshots [NAME]         list snapshots
   restore SNAPSHOT         continue a snapshot as a new sandbox (--name)
@@ -61,6 +66,7 @@ usage: ai-sandbox COMMAND [options]
   observe [NAME] [-f]      anomaly events (rule-named) and, with -f, resource samples
   doctor [--json]          check the kernel features sandboxes need
   helper                   run the privileged helper (root) in the foreground
+  ui [--open FILE]         the app in a browser: serve it on 127.0.0.1 and print its URL
 
 Run \`ai-sandbox COMMAND --help\` for a command's options.`;
 

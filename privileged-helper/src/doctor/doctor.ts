@@ -8,7 +8,12 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import { detectCgroupDriver } from '../cgroup/detect.js';
-import { daemonConfig } from '../config.js';
+import path from 'node:path';
+import { daemonConfig, type HelperConfig } from '../config.js';
+import { parseRange, slotAddresses } from '../network/addressing.js';
+import { defaultNetBinary } from '../network/native-net.js';
+import { deleteTable, tableRuleset } from '../network/rules.js';
+import { forwardingAdvice, uplinks } from '../network/uplink.js';
 import { groupId } from '../server/server.js';
 import { defaultTracerBinary } from '../trace/service.js';
 import { defaultUnotifyBinary } from '../approvals/service.js';
@@ -120,9 +125,71 @@ export function runDoctor(): Check[] {
     detail: criu ? `${criu} ${cv ?? '(version unknown)'}${check ? `, criu check: ${check}` : ''}` : 'not installed',
     fix: cv && !versionAtLeast(cv, [4, 2]) ? `CRIU ${cv} is too old (3.17 fails on kernels >= 6.x with a vDSO error): \`npm run setup\` builds 4.2 from Debian source` : 'CRIU 4.2 or newer is needed for checkpoint/restore/fork: `npm run setup` builds it from Debian source',
   });
+  if (root) add(networkCheck(cfg.net));
+  const up = uplinks();
+  const off = up.filter((u) => !u.forwarding);
+  add({
+    name: 'egress',
+    ok: up.length > 0 && off.length === 0,
+    required: false,
+    detail: up.length === 0 ? 'no IPv4 default route: --allow-port reaches only host.ai-sandbox.internal' : off.length ? `forwarding off on ${off.map((u) => u.dev).join(', ')}` : `forwarding on ${up.map((u) => u.dev).join(', ')}`,
+    fix: off.length ? forwardingAdvice(off) : 'a default route, for sandboxes with --allow-port to reach the outside',
+  });
   const gid = groupId(cfg.socketGroup);
   add({ name: 'group', ok: gid !== undefined, required: false, detail: gid !== undefined ? `${cfg.socketGroup} (gid ${gid})` : `no ${cfg.socketGroup} group yet`, fix: 'the helper creates it on first start; add users with `usermod -aG ai-sandbox USER`' });
   return checks;
+}
+
+/** One request to ai-sandbox-net, synchronously (doctor is a one-shot command): status and text per request. */
+function netRequests(binary: string, reqs: Array<{ op: number; payload: string }>): Array<{ status: number; text: string }> {
+  const input = Buffer.concat(
+    reqs.map((r) => {
+      const body = Buffer.from(r.payload);
+      const head = Buffer.alloc(5);
+      head.writeUInt32LE(body.length, 0);
+      head.writeUInt8(r.op, 4);
+      return Buffer.concat([head, body]);
+    }),
+  );
+  const out = execFileSync(binary, [], { input, timeout: 10_000 });
+  const res: Array<{ status: number; text: string }> = [];
+  for (let off = 0; off + 8 <= out.length; ) {
+    const len = out.readUInt32LE(off + 4);
+    res.push({ status: out.readUInt32LE(off), text: out.subarray(off + 8, off + 8 + len).toString() });
+    off += 8 + len;
+  }
+  return res;
+}
+
+/**
+ * Networked sandboxes need nftables (an inet table with nat chains) and veth pairs into a new namespace:
+ * both tried for real, with a throw-away table and the last slot of the configured range.
+ */
+function networkCheck(net: HelperConfig['net']): Check {
+  const fix = 'networked sandboxes (--allow-port, --allow-domain) need nftables with nat (CONFIG_NF_TABLES, NFT_NAT, NFT_REDIR, NFT_MASQ), veth (CONFIG_VETH) and `npm run setup` (builds ai-sandbox-net with libnftables-dev); sandboxes without network work regardless';
+  const binary = defaultNetBinary();
+  if (!fs.existsSync(binary)) return { name: 'network', ok: false, required: false, detail: `${binary} is not built`, fix };
+  try {
+    const range = parseRange(net.range);
+    const slot = slotAddresses(range, `${net.prefix}doc`, range.slots - 1);
+    const table = 'ai_sandbox_doctor';
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ai-sandbox-doctor-'));
+    const ns = path.join(dir, 'ns');
+    try {
+      const [nft, made] = netRequests(binary, [
+        { op: 0, payload: `${tableRuleset(table, range)}\n${deleteTable(table).join('\n')}` },
+        { op: 2, payload: `${slot.ifname}\0${slot.address}\0${slot.gateway}\0${ns}\0` },
+        { op: 3, payload: `${slot.ifname}\0${ns}\0` },
+      ]);
+      if (!nft || nft.status !== 0) return { name: 'network', ok: false, required: false, detail: `nftables refused our rules: ${nft?.text.trim().split('\n')[0] ?? 'no answer'}`, fix };
+      if (!made || made.status !== 0) return { name: 'network', ok: false, required: false, detail: `cannot make a veth pair into a new namespace: ${made?.text ?? 'no answer'}`, fix };
+      return { name: 'network', ok: true, required: false, detail: `nftables (inet, nat, redirect) and veth work; range ${net.range}, interfaces ${net.prefix}N, table ${net.table}` };
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  } catch (err) {
+    return { name: 'network', ok: false, required: false, detail: (err as Error).message, fix };
+  }
 }
 
 /** Tracing works when the tracer's tp_btf programs load and attach here (tried, then detached at once). */

@@ -22,6 +22,9 @@ import { RunStore } from '../store/runs.js';
 import { WorkflowEngine } from '../workflow/engine.js';
 import { buildHostSkeleton } from '../sandbox/rootfs.js';
 import { listen } from '../server/server.js';
+import { AuditLog } from '../network/audit.js';
+import { AuditStore } from '../store/audit.js';
+import { NetworkService } from '../network/network.js';
 import { identityOf, mountsUnder } from '../util/proc.js';
 import { VERSION } from '../version.js';
 import { reconcile, type ReconcileReport, type InstanceRecord } from './reconcile.js';
@@ -62,19 +65,24 @@ export class Helper {
         helper: identityOf(process.pid),
         launcher: launcher.pid ? identityOf(launcher.pid) : null,
         cgroupParent: config.cgroupParent,
+        netTable: config.net.table,
         createdAt: new Date().toISOString(),
       };
       fs.writeFileSync(path.join(dir, 'instance.json'), JSON.stringify(record, null, 2));
+      // Only the daemon keeps run history: an embedded helper must not mark the daemon's runs interrupted.
+      const store = config.instance === 'daemon' ? RunStore.open(databaseFile(config.stateRoot)) : null;
       const skeleton = path.join(dir, 'base', 'host');
       await buildHostSkeleton(skeleton, launcher);
+      const auditStore = store ? new AuditStore(store.db) : null;
+      const audit = new AuditLog(auditStore ? (e) => auditStore.append(e) : null);
+      const network = new NetworkService(config.net, dir, audit);
+      if (config.net.poolSize > 0) network.ready().catch((err: unknown) => process.stderr.write(`ai-sandbox helper: ${AppError.from(err).message}\n`));
       const manager = new SandboxManager(launcher, cgroups, {
         instance: dir,
         skeleton,
         logs: path.join(config.stateRoot, 'logs', config.instance),
-      }, { warmSlots: config.warmSlots });
+      }, { warmSlots: config.warmSlots, network });
       const snapshots = new SnapshotService(manager, new SnapshotStore(path.join(config.stateRoot, 'snapshots')), launcher, path.join(config.stateRoot, 'logs', config.instance));
-      // Only the daemon keeps run history: an embedded helper must not mark the daemon's runs interrupted.
-      const store = config.instance === 'daemon' ? RunStore.open(databaseFile(config.stateRoot)) : null;
       const workflows = new WorkflowEngine(manager, path.join(config.stateRoot, 'runs', config.instance), store);
       const interrupted = workflows.markInterrupted();
       if (interrupted.length) process.stderr.write(`ai-sandbox helper: runs interrupted by the previous helper's end: ${interrupted.join(', ')} (resume with \`ai-sandbox workflow replay RUN --from STEP\`)\n`);
@@ -85,7 +93,7 @@ export class Helper {
       traces.listeners.push((sandbox, buf) => observe.onRecords(sandbox, buf));
       approvals.onDenied.push((a) => observe.onApprovalDenied(a.sandbox, a.syscall, a.by ?? 'user'));
       observe.start();
-      const services: Services = { manager, snapshots, workflows, traces, approvals, observe };
+      const services: Services = { manager, snapshots, workflows, network, audit, auditStore, traces, approvals, observe };
       const helper = new Helper(config, services, launcher, reconciled);
       launcher.onFatal = (err) => {
         process.stderr.write(`ai-sandbox helper: ${err.message}\n`);
@@ -109,6 +117,7 @@ export class Helper {
     this.services.observe.stop();
     await this.services.workflows.shutdown();
     await this.services.manager.shutdown();
+    await this.services.network.shutdown();
     await this.services.traces.shutdown();
     await this.services.approvals.shutdown();
     await this.launcher.stop();

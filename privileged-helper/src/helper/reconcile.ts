@@ -13,12 +13,16 @@ import path from 'node:path';
 import { detectCgroupDriver } from '../cgroup/detect.js';
 import type { HelperConfig } from '../config.js';
 import { isAlive, mountsUnder, type ProcessIdentity } from '../util/proc.js';
+import { NativeNet } from '../network/native-net.js';
+import { deleteTable } from '../network/rules.js';
 
 export interface InstanceRecord {
   instance: string;
   helper: ProcessIdentity | null;
   launcher: ProcessIdentity | null;
   cgroupParent: string;
+  /** its nftables table (inet), if it had networking */
+  netTable?: string | undefined;
   createdAt: string;
 }
 
@@ -54,6 +58,8 @@ export async function reconcile(config: HelperConfig, opts: { includeSelf?: bool
     if (rec?.launcher && isAlive(rec.launcher)) process.kill(rec.launcher.pid, 'SIGKILL');
     const parent = rec?.cgroupParent ?? (self ? config.cgroupParent : undefined);
     if (parent) report.sandboxes += await removeCgroups(parent, parent !== config.cgroupParent || opts.includeSelf === true);
+    const table = rec?.netTable ?? (self ? config.net.table : undefined);
+    await removeNetwork(dir, table);
     for (const m of mountsUnder(dir)) {
       try {
         execFileSync('umount', ['-l', m], { stdio: 'ignore' });
@@ -66,6 +72,26 @@ export async function reconcile(config: HelperConfig, opts: { includeSelf?: bool
     fs.rmSync(path.join(config.stateRoot, 'logs', name), { recursive: true, force: true });
   }
   return report;
+}
+
+/**
+ * A dead instance's network: its nftables table, and its slots (files named after their host-side
+ * interface under net/): each veth pair deleted and its namespace unmounted.
+ */
+async function removeNetwork(dir: string, table: string | undefined): Promise<void> {
+  const netDir = path.join(dir, 'net');
+  const slots = fs.existsSync(netDir) ? fs.readdirSync(netDir).filter((f) => /^[a-z0-9]+$/.test(f)) : [];
+  if (!table && !slots.length) return;
+  let net;
+  try {
+    net = NativeNet.start();
+    if (table) await net.run(deleteTable(table).join('\n'));
+    for (const ifname of slots) await net.destroy({ index: 0, ifname, gateway: '', address: '' }, path.join(netDir, ifname));
+  } catch {
+    // no ai-sandbox-net: it could not have made any either; the unmounts below still run
+  } finally {
+    net?.close();
+  }
 }
 
 async function removeCgroups(parent: string, removeParent: boolean): Promise<number> {

@@ -25,6 +25,8 @@ export interface SpawnPlan {
   allowListen: boolean;
   tty?: { rows: number; cols: number } | undefined;
   netnsPath?: string | undefined;
+  /** prepared slot only: set up, then wait for `release(id)` before the command starts */
+  hold?: boolean | undefined;
   /** approvals: the supervisor's socket and the syscalls it decides (docs/launcher-protocol.md) */
   notify?: { socket: string; nrs: number[] } | undefined;
 }
@@ -150,7 +152,7 @@ export class Launcher {
       ...plan.mounts.map((m): TlvField => [Tag.MOUNT, `${m.source}\0${m.target}\0${m.readOnly ? 'ro' : 'rw'}`]),
       [Tag.CGROUP2, plan.cgroup2Path],
       ...plan.v1ProcsFiles.map((f): TlvField => [Tag.CGROUP_PROCS, f]),
-      [Tag.FLAGS, (plan.allowListen ? Flag.ALLOW_LISTEN : 0n) | (plan.tty ? Flag.TTY : 0n)],
+      [Tag.FLAGS, (plan.allowListen ? Flag.ALLOW_LISTEN : 0n) | (plan.tty ? Flag.TTY : 0n) | (plan.hold ? Flag.HOLD : 0n)],
     ];
     if (plan.tty) fields.push([Tag.ROWS, BigInt(plan.tty.rows)], [Tag.COLS, BigInt(plan.tty.cols)]);
     if (plan.netnsPath) fields.push([Tag.NETNS, plan.netnsPath]);
@@ -228,6 +230,11 @@ export class Launcher {
 
   closeStdin(id: number): void {
     this.send(Req.STDIN, id, Buffer.alloc(0));
+  }
+
+  /** A held SPAWN's command may start (see SpawnPlan.hold), or, with cancel, must not: SPAWN_FAILED follows. */
+  release(id: number, cancel = false): void {
+    this.send(Req.RELEASE, id, cancel ? Buffer.from([1]) : Buffer.alloc(0));
   }
 
   kill(id: number, signal: number): void {

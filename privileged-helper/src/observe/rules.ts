@@ -6,27 +6,9 @@ import { recordNr, recordSize, recordView, RECORD_HEADER } from '../trace/record
 import { syscallName, syscallNumber } from '../trace/syscalls.js';
 import type { AnomalyRules } from '../protocol/schema.js';
 
-export type RuleName = 'memory-near-limit' | 'cpu-throttled' | 'denied-syscall' | 'unexpected-exec' | 'failed-open-burst';
+import type { Anomaly, ResourceSample } from './types.js';
 
-export interface Anomaly {
-  sandbox: string;
-  rule: RuleName;
-  at: string;
-  message: string;
-  details: Record<string, unknown>;
-}
-
-export interface ResourceSample {
-  sandbox: string;
-  at: string;
-  cpuUsageNs: number;
-  /** CPU use since the previous sample, in CPUs (1 = one core busy) */
-  cpus: number;
-  memoryCurrentBytes: number;
-  memoryLimitBytes: number;
-  pidsCurrent: number;
-  throttledPeriods: number;
-}
+export type { Anomaly, ResourceSample, RuleName } from './types.js';
 
 const OPENS = new Set(['open', 'openat', 'openat2', 'creat'].map((n) => syscallNumber(n)!));
 const EXECS = new Set(['execve', 'execveat'].map((n) => syscallNumber(n)!));

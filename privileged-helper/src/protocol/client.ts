@@ -20,6 +20,7 @@ export class HelperClient {
   private readonly handlers = new Map<string, StreamHandler>();
   private readonly early = new Map<string, StreamFrame[]>();
   private closedError: AppError | null = null;
+  private readonly closeListeners = new Set<() => void>();
   helloResult: Results['hello'] | null = null;
 
   private constructor(private readonly sock: Duplex) {
@@ -32,6 +33,7 @@ export class HelperClient {
       this.closedError = new AppError('HELPER_UNAVAILABLE', 'the connection to the helper closed');
       for (const p of this.pending.values()) p.reject(this.closedError);
       this.pending.clear();
+      for (const fn of this.closeListeners) fn();
     });
   }
 
@@ -65,6 +67,12 @@ export class HelperClient {
     const held = this.early.get(stream) ?? [];
     this.early.delete(stream);
     for (const f of held) this.deliver(f);
+  }
+
+  /** Called once when the connection closes (either side). */
+  onClose(fn: () => void): void {
+    if (this.closedError) fn();
+    else this.closeListeners.add(fn);
   }
 
   close(): void {

@@ -6,8 +6,10 @@
 import { z } from 'zod';
 import type { CgroupStats } from '../cgroup/types.js';
 import type { RunEvent, RunState } from '../workflow/run-state.js';
-import type { TraceEvent } from '../trace/records.js';
-import type { TraceCounters, TraceMeta } from '../trace/store.js';
+import type { AuditEvent } from '../network/audit-event.js';
+import { DOMAIN_PATTERN_RE, HOSTNAME_RE } from '../network/domains.js';
+import type { TraceEvent } from '../trace/meta.js';
+import type { TraceCounters, TraceMeta } from '../trace/meta.js';
 
 export const PROTOCOL_VERSION = 1;
 export const PROTOCOL_MIN = 1;
@@ -57,6 +59,32 @@ export const userSchema = z
   .object({ uid: z.number().int().min(0).max(2 ** 32 - 2), gid: z.number().int().min(0).max(2 ** 32 - 2) })
   .strict();
 
+const portSchema = z.number().int().min(1).max(65535);
+const ipv4Schema = z.string().regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, 'an IPv4 address like 192.0.2.10');
+const domainPatternSchema = z
+  .string()
+  .max(253)
+  .regex(DOMAIN_PATTERN_RE, 'a domain pattern is a lowercase name (example.com) or a wildcard (*.example.com)');
+
+/**
+ * Network policy. No rule: loopback only. `allowPorts`: a veth to the host with egress to the host side
+ * (host.ai-sandbox.internal) and the outside on those ports. `allowDomains`: HTTP(S) through the
+ * auditing proxy, for these names only (`denyDomains` win over them).
+ */
+export const networkSchema = z
+  .object({
+    allowPorts: z.array(z.object({ port: portSchema, proto: z.enum(['tcp', 'udp']).default('tcp') }).strict()).max(64).default([]),
+    allowDomains: z.array(domainPatternSchema).max(256).default([]),
+    denyDomains: z.array(domainPatternSchema).max(256).default([]),
+    /** names pinned to addresses (like curl's --resolve); with a port, every connection to the name goes there */
+    resolve: z
+      .array(z.object({ name: z.string().max(253).regex(HOSTNAME_RE, 'a host name'), address: ipv4Schema, port: portSchema.optional() }).strict())
+      .max(256)
+      .default([]),
+  })
+  .strict();
+export type NetworkPolicy = z.infer<typeof networkSchema>;
+export type NetworkPolicyInput = z.input<typeof networkSchema>;
 /** Syscall names or families (open, stat, exec, net, file, process): see trace/syscalls.ts. */
 const syscallNamesSchema = z.array(z.string().regex(/^[a-z0-9_]{1,40}$/, 'a syscall name or family, e.g. openat, connect, open')).min(1).max(512);
 
@@ -119,6 +147,7 @@ export const sandboxSpecSchema = z
     tty: ttySchema.optional(),
     tmpfsBytes: z.number().int().min(1024 * 1024).max(2 ** 40).optional(),
     pool: nameSchema.optional(),
+    network: networkSchema.optional(),
     /** live syscall trace (eBPF), kept after the sandbox ends; off by default */
     trace: traceOptionsSchema.optional(),
     /** syscalls that wait for a person's approval (seccomp user notification); off by default */
@@ -159,6 +188,19 @@ export interface SandboxInfo {
   pool: string | null;
   exit: ExitReport | null;
   cgroup2Path: string | null;
+  /** null: loopback only */
+  network: SandboxNetworkInfo | null;
+}
+
+export interface SandboxNetworkInfo {
+  address: string;
+  /** the host side: host.ai-sandbox.internal */
+  gateway: string;
+  interface: string;
+  allowPorts: Array<{ port: number; proto: 'tcp' | 'udp' }>;
+  allowDomains: string[];
+  denyDomains: string[];
+  proxy: string | null;
 }
 
 /** A running sandbox's resource use, as its cgroup reports it. */
@@ -245,6 +287,7 @@ export const operations = {
     })
     .strict(),
   'workflow.watch': z.object({ run: runIdSchema }).strict(),
+  'audit.list': z.object({ sandbox: nameSchema, follow: z.boolean().default(false) }).strict(),
   'trace.subscribe': z
     .object({
       sandbox: nameSchema,
@@ -307,12 +350,13 @@ export interface Results {
   'workflow.cancel': Record<string, never>;
   'workflow.replay': RunState;
   'workflow.watch': { stream: string };
+  'audit.list': { events: AuditEvent[]; droppedPackets: number | null; stream: string | null };
   'trace.subscribe': { stream: string; live: boolean; wallOffsetNs: string };
   'trace.export': { stream: string; sandboxes: string[] };
   'trace.list': { traces: TraceSummary[] };
   'trace.status': TraceStatus;
   'observe.watch': { stream: string };
-  'observe.anomalies': { anomalies: import('../observe/rules.js').Anomaly[] };
+  'observe.anomalies': { anomalies: import('../observe/types.js').Anomaly[] };
   'approvals.list': { approvals: ApprovalInfo[] };
   'approvals.watch': { stream: string };
   'approvals.decide': ApprovalInfo;
@@ -328,7 +372,7 @@ export interface ApprovalInfo {
   /** raw arguments, hex */
   args: string[];
   /** connect/bind: the address, as read when the call was made (display only: see docs/adr/0008) */
-  addr?: import('../trace/records.js').TraceAddr | undefined;
+  addr?: import('../trace/meta.js').TraceAddr | undefined;
   requestedAt: string;
   status: 'pending' | 'allowed' | 'denied' | 'timed-out' | 'gone';
   /** who settled it: a person, an always-rule, the timeout, or the process went away */
@@ -418,14 +462,15 @@ export type StreamEvent =
   | { type: 'exit'; report: ExitReport }
   | { type: 'dropped'; frames: number; bytes: number }
   | { type: 'workflow'; event: RunEvent }
+  | { type: 'audit'; event: AuditEvent }
   /** a trace stream's never-silent accounting: running totals, every second and at the end */
   | { type: 'trace-counters'; sandbox: string; counters: TraceCounters & { delivered: number; streamDropped: number } }
   /** an approval was requested or settled */
   | { type: 'approval'; approval: ApprovalInfo }
   /** a sandbox's cgroup sample (every second while it runs) */
-  | { type: 'resources'; sample: import('../observe/rules.js').ResourceSample }
+  | { type: 'resources'; sample: import('../observe/types.js').ResourceSample }
   /** a rule fired: the event names it */
-  | { type: 'anomaly'; anomaly: import('../observe/rules.js').Anomaly }
+  | { type: 'anomaly'; anomaly: import('../observe/types.js').Anomaly }
   | { type: 'end' };
 
 export type ResponseFrame =

@@ -2,6 +2,9 @@ import type { SandboxManager } from '../sandbox/manager.js';
 import type { SnapshotService } from '../snapshot/service.js';
 import type { WorkflowEngine } from '../workflow/engine.js';
 import type { ConnectionStream } from '../server/stream.js';
+import type { AuditLog } from '../network/audit.js';
+import type { NetworkService } from '../network/network.js';
+import type { AuditStore } from '../store/audit.js';
 import type { TraceService } from '../trace/service.js';
 import type { ApprovalService } from '../approvals/service.js';
 import type { ObserveService } from '../observe/service.js';
@@ -11,6 +14,10 @@ export interface Services {
   manager: SandboxManager;
   snapshots: SnapshotService;
   workflows: WorkflowEngine;
+  network: NetworkService;
+  audit: AuditLog;
+  /** the daemon's audit history in SQLite (null in an embedded helper: in memory only) */
+  auditStore: AuditStore | null;
   traces: TraceService;
   approvals: ApprovalService;
   observe: ObserveService;

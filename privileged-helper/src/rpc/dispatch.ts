@@ -4,6 +4,7 @@
  */
 import { operations, type OperationName, type Params } from '../protocol/schema.js';
 import type { RpcContext } from './context.js';
+import { auditList } from './audit-list.js';
 import { hello } from './hello.js';
 import { ioResize } from './io-resize.js';
 import { ioWrite } from './io-write.js';
@@ -95,6 +96,8 @@ export async function dispatch(ctx: RpcContext, op: OperationName, params: unkno
       return workflowReplay(ctx, params as Params<'workflow.replay'>);
     case 'workflow.watch':
       return workflowWatch(ctx, params as Params<'workflow.watch'>);
+    case 'audit.list':
+      return auditList(ctx, params as Params<'audit.list'>);
     case 'trace.subscribe':
       return traceSubscribe(ctx, params as Params<'trace.subscribe'>);
     case 'trace.export':

@@ -17,6 +17,7 @@ import { OutputLog } from './output-log.js';
 import { checkMounts, checkRootfs, DEFAULTS, resolveIdentity } from './policy.js';
 import { Sandbox, type OutputSink } from './sandbox.js';
 import { WarmPool, type WarmSlot } from './warm-pool.js';
+import { wantsNetwork, type NetworkService } from '../network/network.js';
 import type { SandboxObserver } from '../trace/service.js';
 
 export interface LaunchOptions {
@@ -36,6 +37,8 @@ export interface LaunchOptions {
 export interface ManagerOptions {
   /** warm slots kept ready (0: every start is cold) */
   warmSlots: number;
+  /** networked sandboxes (null: only loopback sandboxes can be made) */
+  network?: NetworkService | null;
 }
 
 export interface ManagerDirs {
@@ -61,6 +64,7 @@ export class SandboxManager {
   private nextLauncherId = 1;
   private nextExec = 1;
   private readonly warm: WarmPool;
+  private readonly network: NetworkService | null;
   /** called around each sandbox's life (tracing registers the cgroup before the program starts) */
   readonly observers: SandboxObserver[] = [];
 
@@ -71,6 +75,7 @@ export class SandboxManager {
     opts: ManagerOptions = { warmSlots: 0 },
   ) {
     fs.mkdirSync(dirs.logs, { recursive: true, mode: 0o700 });
+    this.network = opts.network ?? null;
     this.warm = new WarmPool(
       launcher,
       cgroups,
@@ -92,12 +97,17 @@ export class SandboxManager {
     checkRootfs(spec.rootfs);
     checkMounts(spec.mounts);
     const mounts = [...spec.mounts, ...(opts.internalMounts ?? [])];
-    // Sandboxes in a resource pool need their cgroup inside it, so they start cold.
-    // ... and so do sandboxes with approvals: their filter is installed by a cold SPAWN only.
+    // Sandboxes in a resource pool, and sandboxes with approvals (their filter is installed by a cold
+    // SPAWN only), start cold.
     const slot = spec.pool === undefined && spec.approvals === undefined ? this.warm.take() : undefined;
-    return this.launch(spec, opts, slot, (sb, cgroup) => {
-      const id = resolveIdentity(spec, sb.hostname);
-      return this.launcher.spawn(
+    return this.launch(spec, opts, slot, async (sb, cgroup) => {
+      const net = await this.attachNetwork(sb);
+      // From a warm slot the launcher builds the root while the network rules go in, and starts the
+      // program only on release; a cold start waits for the rules first.
+      const hold = !!net && !!slot;
+      if (net && !hold) await net.applied;
+      const id = resolveIdentity(net ? { ...spec, env: { ...net.env, ...spec.env } } : spec, sb.hostname);
+      const spawning = this.launcher.spawn(
         sb.launcherId,
         {
           argv: spec.command,
@@ -109,15 +119,28 @@ export class SandboxManager {
           workdir: id.workdir,
           uid: id.uid,
           gid: id.gid,
-          mounts,
+          mounts: net ? [...mounts, ...net.mounts] : mounts,
           cgroup2Path: cgroup.cgroup2Path,
           v1ProcsFiles: cgroup.v1ProcsFiles,
           allowListen: spec.allowListen,
           tty: spec.tty,
+          netnsPath: net?.slot.nsPath,
+          hold,
           notify: this.observers.map((o) => o.notify?.(sb)).find((n) => n !== undefined),
         },
         this.sessionHandlers(sb),
       );
+      if (!hold) return spawning;
+      net.applied.then(
+        () => this.launcher.release(sb.launcherId),
+        () => this.launcher.release(sb.launcherId, true),
+      );
+      try {
+        return await spawning;
+      } catch (err) {
+        await net.applied; // the rules' failure is the one to report, not the cancelled start
+        throw err;
+      }
     }).catch((err: unknown) => {
       const e = AppError.from(err);
       if (e.details?.stage === 'execve' && e.details.errnoName === 'ENOENT') {
@@ -125,6 +148,22 @@ export class SandboxManager {
       }
       throw e;
     });
+  }
+
+  /** A slot, rules and proxy for a sandbox with network rules (null: loopback only). */
+  private async attachNetwork(sb: Sandbox): Promise<NonNullable<Sandbox['network']> | null> {
+    const policy = sb.spec.network;
+    if (!wantsNetwork(policy)) return null;
+    if (!this.network) throw new AppError('UNSUPPORTED', 'this helper has no sandbox networking: network rules need the daemon or an embedded helper with networking');
+    sb.network = await this.network.attach(sb.name, policy);
+    sb.networkInfo = sb.network.info;
+    return sb.network;
+  }
+
+  private async detachNetwork(sb: Sandbox): Promise<void> {
+    const a = sb.network;
+    sb.network = null;
+    if (a) await this.network?.detach(a);
   }
 
   /** The overlay lower layers of a spec: its rootfs, or the skeleton over the host. */
@@ -247,6 +286,7 @@ export class SandboxManager {
     } catch {
       // reported by reconcile if it really stays
     }
+    await this.detachNetwork(sb).catch((err: unknown) => process.stderr.write(`ai-sandbox helper: releasing the network of ${sb.name}: ${AppError.from(err).message}\n`));
     // a checkpoint in progress still needs the sandbox's files; it removes the sandbox when done
     if (sb.autoRemove && !sb.checkpointing) await this.remove(sb.name, false);
   }
@@ -327,6 +367,7 @@ export class SandboxManager {
 
   /** Give back everything a stopped sandbox holds on the host. */
   private async release(sb: Sandbox): Promise<void> {
+    await this.detachNetwork(sb);
     await sb.cgroup?.remove();
     if (fs.existsSync(sb.sandboxDir)) await this.launcher.cleanup(sb.sandboxDir);
   }

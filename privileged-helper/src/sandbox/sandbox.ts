@@ -7,6 +7,7 @@ import type { ExitReport, SandboxInfo, SandboxSpec, SandboxStatus, StreamEvent }
 import { transition, type SandboxAction } from './lifecycle.js';
 import type { OutputLog } from './output-log.js';
 import type { Spawned } from '../launcher/launcher.js';
+import type { Attachment } from '../network/network.js';
 
 /** Where a sandbox's output goes: a connection's stream, with its own flow control. */
 export interface OutputSink {
@@ -34,6 +35,10 @@ export class Sandbox {
   /** a checkpoint is being taken: its exit (CRIU ends the tree) is a checkpoint, not a crash */
   checkpointing: { leaveRunning: boolean } | null = null;
   timer: NodeJS.Timeout | null = null;
+  /** its network slot, proxy and rules while it runs (released when it stops) */
+  network: Attachment | null = null;
+  /** what it had, kept after the release for inspect */
+  networkInfo: SandboxInfo['network'] = null;
   readonly sinks = new Set<OutputSink>();
   readonly exitWaiters: Array<() => void> = [];
   readonly createdAt = new Date();
@@ -74,6 +79,7 @@ export class Sandbox {
       pool: this.spec.pool ?? null,
       exit: this.exit,
       cgroup2Path: this.cgroup?.cgroup2Path ?? null,
+      network: this.networkInfo,
     };
   }
 }

@@ -63,6 +63,9 @@ export class SnapshotService {
     if (!sb.pipes || sb.pid === null) {
       throw new AppError('UNSUPPORTED', `cannot checkpoint sandbox "${name}": a sandbox with a terminal (--tty) cannot be checkpointed yet`);
     }
+    if (sb.networkInfo) {
+      throw new AppError('UNSUPPORTED', `cannot checkpoint sandbox "${name}": a sandbox with network rules cannot be checkpointed yet (its veth, address and proxy cannot be carried into a restore)`);
+    }
     await ensureRunDir();
     const id = this.store.newId();
     const dir = this.store.stage(id);

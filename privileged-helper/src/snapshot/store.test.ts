@@ -69,6 +69,20 @@ describe('SnapshotStore', () => {
     expect(() => s.get('s-zzz')).toThrow(/no snapshot s-zzz/);
   });
 
+  it('hashes an untouched snapshot once, and again after any change, even one that keeps size and mtime', async () => {
+    const s = store();
+    const m = await make(s);
+    const f = path.join(s.dir(m.id), 'img', 'pages-1.img');
+    const before = fs.statSync(f);
+    await expect(s.verify(m.id)).resolves.toMatchObject({ id: m.id }); // from the commit's hashes
+    const b = fs.readFileSync(f);
+    b[0] = b[0]! ^ 1;
+    fs.writeFileSync(f, b);
+    fs.utimesSync(f, before.atime, before.mtime); // same size, same mtime: only ctime tells
+    await expect(s.verify(m.id)).rejects.toThrow(/img\/pages-1.img does not match its checksum/);
+    await expect(new SnapshotStore(s.root).verify(m.id)).rejects.toMatchObject({ code: 'DATA_CORRUPT' });
+  });
+
   it('collects garbage oldest first, never a labelled snapshot, a parent, or one it must keep', async () => {
     const s = store();
     const t = (n: number) => new Date(Date.UTC(2026, 0, 1, 0, n)).toISOString();

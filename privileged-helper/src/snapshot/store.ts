@@ -3,6 +3,11 @@
  * renamed into place only when complete, so a crash mid-checkpoint leaves no half snapshot (the next
  * store open removes the leftovers). Every file's sha256 is in the metadata and is verified before a
  * restore; a mismatch names the snapshot and the file and points at the parent.
+ *
+ * Hashing a snapshot costs tens of ms (and seconds for a large one), so the store remembers, for the
+ * helper's lifetime, each file's inode, size, mtime and ctime as it was when last hashed (at commit or
+ * verify): a file that was written, replaced or truncated since is hashed again; an untouched one is
+ * not (a fork of N copies hashes once). A new helper hashes everything again on first use.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -11,6 +16,9 @@ import { AppError } from '../errors/app-error.js';
 import { infoOf, snapshotMetaSchema, SNAPSHOT_ID_RE, type SnapshotInfo, type SnapshotMeta } from './meta.js';
 
 export class SnapshotStore {
+  /** snapshot id → the stat signature of its files when their checksums last matched */
+  private readonly verified = new Map<string, string>();
+
   constructor(readonly root: string) {
     fs.mkdirSync(root, { recursive: true, mode: 0o700 });
     for (const e of fs.readdirSync(root)) if (e.startsWith('.tmp-')) fs.rmSync(path.join(root, e), { recursive: true, force: true });
@@ -46,7 +54,24 @@ export class SnapshotStore {
     const full: SnapshotMeta = { ...meta, files, sizes: { images, upper, total: images + upper } };
     fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify(full, null, 2));
     fs.renameSync(dir, path.join(this.root, meta.id));
+    const sig = this.signature(meta.id, full);
+    if (sig !== null) this.verified.set(meta.id, sig);
     return full;
+  }
+
+  private signature(id: string, meta: SnapshotMeta): string | null {
+    const dir = this.dir(id);
+    const parts: string[] = [];
+    for (const rel of Object.keys(meta.files).sort()) {
+      let st: fs.BigIntStats;
+      try {
+        st = fs.statSync(path.join(dir, rel), { bigint: true });
+      } catch {
+        return null;
+      }
+      parts.push(`${rel}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`);
+    }
+    return parts.join('|');
   }
 
   dir(id: string): string {
@@ -94,6 +119,9 @@ export class SnapshotStore {
   /** Check every file against its checksum. Throws DATA_CORRUPT naming the file and offering the parent. */
   async verify(id: string): Promise<SnapshotMeta> {
     const meta = this.get(id);
+    const sig = this.signature(id, meta);
+    if (sig !== null && this.verified.get(id) === sig) return meta;
+    this.verified.delete(id);
     const dir = this.dir(id);
     for (const [rel, want] of Object.entries(meta.files)) {
       const file = path.join(dir, rel);
@@ -109,11 +137,13 @@ export class SnapshotStore {
         throw new AppError('DATA_CORRUPT', `snapshot ${id} is corrupt: ${rel} ${problem}.${parent}`, { details: { snapshot: id, file: rel, parent: meta.parent } });
       }
     }
+    if (sig !== null) this.verified.set(id, sig);
     return meta;
   }
 
   remove(id: string): void {
     this.get(id);
+    this.verified.delete(id);
     fs.rmSync(this.dir(id), { recursive: true, force: true });
   }
 

@@ -48,7 +48,7 @@ describe('openDatabase', () => {
     expect(db.pragma('busy_timeout', { simple: true })).toBe(BUSY_TIMEOUT_MS);
     expect(db.pragma('application_id', { simple: true })).toBe(APPLICATION_ID);
     expect(applied(db).map((m) => m.version)).toEqual(MIGRATIONS.map((m) => m.version));
-    expect(tables(db)).toEqual(['attempts', 'events', 'runs', 'schema_migrations', 'steps', 'workflows']);
+    expect(tables(db)).toEqual(['attempts', 'audit_events', 'events', 'runs', 'schema_migrations', 'steps', 'workflows']);
   });
 
   it('is idempotent: opening again (also while another handle is open) applies nothing twice', () => {

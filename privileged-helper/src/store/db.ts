@@ -109,6 +109,21 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX events_by_run ON events (run_id, seq);
     `,
   },
+  {
+    version: 2,
+    name: 'proxy audit events',
+    up: `
+      CREATE TABLE audit_events (
+        seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+        sandbox       TEXT NOT NULL,
+        time          TEXT NOT NULL,
+        host          TEXT NOT NULL,
+        decision      TEXT NOT NULL,
+        event_json    TEXT NOT NULL
+      );
+      CREATE INDEX audit_by_sandbox ON audit_events (sandbox, seq);
+    `,
+  },
 ];
 
 export function databaseFile(stateRoot: string): string {

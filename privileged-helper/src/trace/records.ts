@@ -3,6 +3,7 @@
  * exports see. Shared by the helper, the CLI and the app: the fast path of a subscription carries raw
  * records (base64) and the client decodes them here.
  */
+import type { TraceAddr, TraceEvent } from './meta.js';
 import { SYSCALL_NAMES, syscallName } from './syscalls.js';
 
 export const RECORD_HEADER = 96;
@@ -11,40 +12,7 @@ export const REC_F_PATH_CUT = 2;
 export const REC_F_PATH_FAULT = 4;
 export const REC_F_NO_ENTRY = 8;
 
-/** One syscall as a subscriber sees it. */
-export interface TraceEvent {
-  sandbox: string;
-  /** wall clock at entry, microseconds since the epoch */
-  tsUs: number;
-  /** entry to exit, nanoseconds (0 for exit/exit_group, which do not return) */
-  durNs: number;
-  pid: number;
-  tid: number;
-  nr: number;
-  syscall: string;
-  /** the return value; negative is -errno */
-  ret: number;
-  errno?: string | undefined;
-  /** the path argument (open, exec, stat, ... families) */
-  path?: string | undefined;
-  /** the path was longer than 255 bytes and is cut */
-  pathCut?: true | undefined;
-  /** the sockaddr argument (connect, bind) */
-  addr?: TraceAddr | undefined;
-  /** the fd argument (first argument of fd calls; the dirfd of *at calls, AT_FDCWD = -100) */
-  fd?: number | undefined;
-  /** open flags, decoded (O_RDONLY|O_CLOEXEC) */
-  flags?: string | undefined;
-  /** exit/exit_group: reported at entry */
-  noExit?: true | undefined;
-  /** seen only at exit: refused by seccomp before it ran (or in flight when tracing started); no path/addr */
-  noEntry?: true | undefined;
-}
-
-export type TraceAddr =
-  | { family: 'inet' | 'inet6'; address: string; port: number }
-  | { family: 'unix'; path: string }
-  | { family: number };
+export type { TraceAddr, TraceEvent } from './meta.js';
 
 // prettier-ignore
 const ERRNO: Record<number, string> = { 1: 'EPERM', 2: 'ENOENT', 3: 'ESRCH', 4: 'EINTR', 5: 'EIO', 6: 'ENXIO', 7: 'E2BIG', 8: 'ENOEXEC', 9: 'EBADF', 10: 'ECHILD', 11: 'EAGAIN', 12: 'ENOMEM', 13: 'EACCES', 14: 'EFAULT', 15: 'ENOTBLK', 16: 'EBUSY', 17: 'EEXIST', 18: 'EXDEV', 19: 'ENODEV', 20: 'ENOTDIR', 21: 'EISDIR', 22: 'EINVAL', 23: 'ENFILE', 24: 'EMFILE', 25: 'ENOTTY', 26: 'ETXTBSY', 27: 'EFBIG', 28: 'ENOSPC', 29: 'ESPIPE', 30: 'EROFS', 31: 'EMLINK', 32: 'EPIPE', 33: 'EDOM', 34: 'ERANGE', 35: 'EDEADLK', 36: 'ENAMETOOLONG', 37: 'ENOLCK', 38: 'ENOSYS', 39: 'ENOTEMPTY', 40: 'ELOOP', 42: 'ENOMSG', 43: 'EIDRM', 44: 'ECHRNG', 45: 'EL2NSYNC', 46: 'EL3HLT', 47: 'EL3RST', 48: 'ELNRNG', 49: 'EUNATCH', 50: 'ENOCSI', 51: 'EL2HLT', 52: 'EBADE', 53: 'EBADR', 54: 'EXFULL', 55: 'ENOANO', 56: 'EBADRQC', 57: 'EBADSLT', 59: 'EBFONT', 60: 'ENOSTR', 61: 'ENODATA', 62: 'ETIME', 63: 'ENOSR', 64: 'ENONET', 65: 'ENOPKG', 66: 'EREMOTE', 67: 'ENOLINK', 68: 'EADV', 69: 'ESRMNT', 70: 'ECOMM', 71: 'EPROTO', 72: 'EMULTIHOP', 73: 'EDOTDOT', 74: 'EBADMSG', 75: 'EOVERFLOW', 76: 'ENOTUNIQ', 77: 'EBADFD', 78: 'EREMCHG', 79: 'ELIBACC', 80: 'ELIBBAD', 81: 'ELIBSCN', 82: 'ELIBMAX', 83: 'ELIBEXEC', 84: 'EILSEQ', 85: 'ERESTART', 86: 'ESTRPIPE', 87: 'EUSERS', 88: 'ENOTSOCK', 89: 'EDESTADDRREQ', 90: 'EMSGSIZE', 91: 'EPROTOTYPE', 92: 'ENOPROTOOPT', 93: 'EPROTONOSUPPORT', 94: 'ESOCKTNOSUPPORT', 95: 'EOPNOTSUPP', 96: 'EPFNOSUPPORT', 97: 'EAFNOSUPPORT', 98: 'EADDRINUSE', 99: 'EADDRNOTAVAIL', 100: 'ENETDOWN', 101: 'ENETUNREACH', 102: 'ENETRESET', 103: 'ECONNABORTED', 104: 'ECONNRESET', 105: 'ENOBUFS', 106: 'EISCONN', 107: 'ENOTCONN', 108: 'ESHUTDOWN', 109: 'ETOOMANYREFS', 110: 'ETIMEDOUT', 111: 'ECONNREFUSED', 112: 'EHOSTDOWN', 113: 'EHOSTUNREACH', 114: 'EALREADY', 115: 'EINPROGRESS', 116: 'ESTALE', 117: 'EUCLEAN', 118: 'ENOTNAM', 119: 'ENAVAIL', 120: 'EISNAM', 121: 'EREMOTEIO', 122: 'EDQUOT', 123: 'ENOMEDIUM', 124: 'EMEDIUMTYPE', 125: 'ECANCELED', 126: 'ENOKEY', 127: 'EKEYEXPIRED', 128: 'EKEYREVOKED', 129: 'EKEYREJECTED', 130: 'EOWNERDEAD', 131: 'ENOTRECOVERABLE', 132: 'ERFKILL' };

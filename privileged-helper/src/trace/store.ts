@@ -14,6 +14,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { recordSize, recordU64, recordView, RECORD_HEADER } from './records.js';
+import type { TraceCounters, TraceMeta } from './meta.js';
 
 const gzip = promisify(zlib.gzip);
 const CHUNK_BYTES = 1024 * 1024;
@@ -21,31 +22,7 @@ const CHUNK_MS = 500;
 /** compressed-but-unwritten data beyond this is dropped and counted, so a flood cannot grow memory */
 const MAX_QUEUED = 64 * 1024 * 1024;
 
-export interface TraceMeta {
-  sandbox: string;
-  /** the workflow run a step's sandbox belongs to */
-  run: string | null;
-  cgid: string;
-  startedAt: string;
-  endedAt: string | null;
-  /** wall-clock ns minus CLOCK_MONOTONIC ns, sampled when tracing started */
-  wallOffsetNs: string;
-  syscalls: string[] | null;
-  rate: number;
-  counters: TraceCounters | null;
-}
-
-export interface TraceCounters {
-  /** records the kernel wrote */
-  emitted: number;
-  /** dropped in the kernel: the ring buffer was full */
-  kernelDropped: number;
-  /** over the sandbox's rate limit: counted by syscall in `aggregated`, not recorded one by one */
-  rateLimited: number;
-  aggregated: Record<string, number>;
-  /** records the store could not keep (the disk lagged too far) */
-  storeDropped: number;
-}
+export type { TraceCounters, TraceMeta } from './meta.js';
 
 export interface IndexEntry {
   firstNs: number;

@@ -112,20 +112,19 @@ function modeProblems(workflow: Workflow): Problem[] {
   );
 }
 
+/** A step with network rules cannot be checkpointed with its processes (snapshot: full) yet. */
 function unsupportedProblems(workflow: Workflow): Problem[] {
-  const places: Array<{ path: DocPath; network: Network | undefined }> = [
-    { path: ['defaults', 'network'], network: workflow.defaults?.network },
-    ...Object.entries(workflow.steps).map(([name, s]) => ({ path: ['steps', name, 'network'], network: s.network })),
-  ];
-  return places
-    .filter((p) => typeof p.network === 'object')
-    .map(({ path }) => ({
-      kind: 'unsupported' as const,
-      severity: 'warning' as const,
-      path: [...path, 'allow'],
-      at: 'key' as const,
-      message: `${formatPath([...path, 'allow'])}: reserved for a later version: this ai-sandbox runs steps with no network and will refuse to start this one; write network: none`,
-    }));
+  const hasRules = (n: Network | undefined) => typeof n === 'object' && (n.allow.ports.length > 0 || n.allow.domains.length > 0);
+  return Object.entries(workflow.steps)
+    .filter(([, s]) => hasRules(s.network ?? workflow.defaults?.network) && (s.snapshot ?? workflow.defaults?.snapshot) === 'full')
+    .map(([name, s]) => {
+      const path: DocPath = s.snapshot ? ['steps', name, 'snapshot'] : ['defaults', 'snapshot'];
+      return {
+        kind: 'unsupported' as const,
+        path,
+        message: `${formatPath(path)}: step ${name} has network rules, and a networked sandbox cannot be checkpointed with its processes yet: write snapshot: light (files only), or network: none`,
+      };
+    });
 }
 
 export function checkWorkflow(workflow: Workflow, steps: readonly ExpandedStep[]): { needs: Map<string, string[]>; problems: Problem[] } {

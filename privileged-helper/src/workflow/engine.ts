@@ -240,7 +240,16 @@ class Run {
       this.setStep(s, { sandbox: name });
       this.onAttempt(step.id, n, { sandbox: name });
       await this.manager.create(
-        { ...step.spec, name, pool: this.poolName, allowListen: false, mounts: step.spec.mounts ?? [], env: step.spec.env ?? {}, limits: step.spec.limits ?? {} },
+        {
+          ...step.spec,
+          name,
+          pool: this.poolName,
+          allowListen: false,
+          mounts: step.spec.mounts ?? [],
+          env: step.spec.env ?? {},
+          limits: step.spec.limits ?? {},
+          ...(step.network.mode === 'allow' && { network: step.network.policy }),
+        },
         {
           autoRemove: !full,
           internalMounts,
@@ -339,7 +348,8 @@ export class WorkflowEngine {
 
   private launch(plan: WorkflowPlan, replay: { prev: Run; from: string; env: Record<string, string> } | null): RunState {
     for (const s of plan.steps) {
-      if (s.network.mode !== 'none') throw new AppError('UNSUPPORTED', `step ${s.id} asks for network access, which this ai-sandbox does not run yet: write network: none`);
+      // plans stored by an older ai-sandbox carry an allow list it refused to run, without a policy
+      if (s.network.mode === 'allow' && !('policy' in s.network)) throw new AppError('UNSUPPORTED', `step ${s.id} comes from a run whose network rules this ai-sandbox cannot read: run the workflow file again`);
     }
     const id = this.store
       ? this.store.createRun({ workflowId: this.store.createWorkflow(plan).id, plan, parentRunId: replay?.prev.state.id, replayFromStep: replay?.from, overrides: replay ? { env: replay.env } : null }).run.id

@@ -112,13 +112,30 @@ describe('workflow validation errors: file:line:col, what is wrong, what to writ
     expect(errors(text).map((e) => e.split(': ')[0])).toEqual(['wf.yaml:7:5', 'wf.yaml:8:23', 'wf.yaml:11:13']);
   });
 
-  it('warns, without failing, about the reserved network allow list', () => {
-    const r = parseWorkflow(`${header}steps:\n  a:\n    run: "true"\n    network:\n      allow: { ports: [443], domains: [pypi.org] }\n`, 'wf.yaml');
-    expect(r.ok).toBe(true);
-    expect(r.warnings.map(formatError)).toEqual([
-      'wf.yaml:7:7: warning: steps.a.network.allow: reserved for a later version: this ai-sandbox runs steps with no network and will refuse to start this one; write network: none',
+  it('turns a step network policy into the sandbox network policy', () => {
+    const r = parseWorkflow(
+      `${header}steps:\n  a:\n    run: "true"\n    network:\n      allow: { ports: [443, 53/udp], domains: [pypi.org, "*.example.com"] }\n      deny: { domains: [evil.example.com] }\n      resolve: { api.test: "127.0.0.1:8080" }\n`,
+      'wf.yaml',
+    );
+    expect(r.ok && r.warnings).toEqual([]);
+    if (r.ok) {
+      expect(r.plan.steps[0]!.network).toEqual({
+        mode: 'allow',
+        policy: {
+          allowPorts: [{ port: 443, proto: 'tcp' }, { port: 53, proto: 'udp' }],
+          allowDomains: ['pypi.org', '*.example.com'],
+          denyDomains: ['evil.example.com'],
+          resolve: [{ name: 'api.test', address: '127.0.0.1', port: 8080 }],
+        },
+      });
+    }
+  });
+
+  it('refuses a bad domain pattern, and snapshot: full on a networked step', () => {
+    expect(errors(`${header}steps:\n  a:\n    run: "true"\n    network:\n      allow: { domains: ["*"] }\n`)[0]).toMatch(/steps\.a\.network\.allow\.domains\[0\]: "\*" is not a domain pattern/);
+    expect(errors(`${header}steps:\n  a:\n    run: "true"\n    snapshot: full\n    network:\n      allow: { ports: [443] }\n`)).toEqual([
+      'wf.yaml:6:15: steps.a.snapshot: step a has network rules, and a networked sandbox cannot be checkpointed with its processes yet: write snapshot: light (files only), or network: none',
     ]);
-    if (r.ok) expect(r.plan.steps[0]!.network).toEqual({ mode: 'allow', ports: [443], domains: ['pypi.org'], supported: false });
   });
 
   it('reports a missing or unsupported version', () => {

@@ -4,7 +4,7 @@
  * the file.
  */
 import path from 'node:path';
-import type { ApprovalsPolicy, SandboxSpecInput } from '../protocol/schema.js';
+import type { ApprovalsPolicy, NetworkPolicy, SandboxSpecInput } from '../protocol/schema.js';
 import type { ExpandedStep } from './expand.js';
 import { levels } from './graph.js';
 import { MOUNT_STRING_RE, PRIORITY_RANK } from './schema.js';
@@ -33,7 +33,7 @@ export interface PlannedStep {
   retries: number;
   snapshot: 'none' | 'light' | 'full';
   priority: Priority;
-  network: { mode: 'none' } | { mode: 'allow'; ports: number[]; domains: string[]; supported: false };
+  network: { mode: 'none' } | { mode: 'allow'; policy: NetworkPolicy };
   outputs: string[];
   /** outputs of needed steps, mounted read-only at `mountAt` */
   inputs: Array<{ from: string; paths: string[]; mountAt: string }>;
@@ -82,7 +82,17 @@ function envOf(...layers: Array<Step['env']>): Record<string, string> {
 
 function networkOf(n: Network | undefined): PlannedStep['network'] {
   if (n === undefined || n === 'none') return { mode: 'none' };
-  return { mode: 'allow', ports: n.allow.ports, domains: n.allow.domains, supported: false };
+  const policy: NetworkPolicy = {
+    allowPorts: n.allow.ports.map((p) => (typeof p === 'number' ? { port: p, proto: 'tcp' as const } : { port: Number(p.split('/')[0]), proto: p.endsWith('udp') ? ('udp' as const) : ('tcp' as const) })),
+    allowDomains: n.allow.domains,
+    denyDomains: n.deny?.domains ?? [],
+    resolve: Object.entries(n.resolve ?? {}).map(([name, to]) => {
+      const [address, port] = to.split(':');
+      return { name, address: address!, ...(port ? { port: Number(port) } : {}) };
+    }),
+  };
+  if (!policy.allowPorts.length && !policy.allowDomains.length) return { mode: 'none' };
+  return { mode: 'allow', policy };
 }
 
 function resolveStep(s: ExpandedStep, d: StepDefaults, baseDir: string): Omit<PlannedStep, 'level' | 'needs' | 'inputs'> {

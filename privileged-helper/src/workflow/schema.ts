@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { parseDuration, parseSize } from '../util/units.js';
 import { anomalyRulesSchema, approvalsSchema, limitsSchema, traceOptionsSchema } from '../protocol/schema.js';
+import { DOMAIN_PATTERN_RE, HOSTNAME_RE } from '../network/domains.js';
 
 export const WORKFLOW_VERSION = 1;
 
@@ -113,6 +114,11 @@ export const stepLimitsSchema = z
   })
   .strict();
 
+const domainPattern = z
+  .string()
+  .max(253)
+  .regex(DOMAIN_PATTERN_RE, 'is not a domain pattern: write a lowercase name (example.com) or a wildcard (*.example.com)');
+
 export const networkSchema = z
   .union([
     z.literal('none'),
@@ -120,15 +126,23 @@ export const networkSchema = z
       .object({
         allow: z
           .object({
-            ports: z.array(z.number().int().min(1).max(65535)).max(256).default([]),
-            domains: z.array(z.string().min(1).max(253)).max(256).default([]),
+            ports: z
+              .array(z.union([z.number().int().min(1).max(65535), z.string().regex(/^\d{1,5}\/(tcp|udp)$/, 'is not a port: write 443 or 53/udp')]))
+              .max(64)
+              .default([])
+              .meta({ description: 'egress to host.ai-sandbox.internal and the outside on these ports (443, or 53/udp)' }),
+            domains: z.array(domainPattern).max(256).default([]).meta({ description: 'HTTP(S) to these names only, through the auditing proxy' }),
           })
           .strict(),
+        deny: z.object({ domains: z.array(domainPattern).max(256).default([]) }).strict().optional().meta({ description: 'names refused even when an allow pattern matches' }),
+        resolve: z
+          .record(z.string().max(253).regex(HOSTNAME_RE, 'is not a host name'), z.string().regex(/^\d{1,3}(\.\d{1,3}){3}(:\d{1,5})?$/, 'is not ADDR or ADDR:PORT'))
+          .optional()
+          .meta({ description: 'names pinned to an address (and port) for the proxy, like curl --resolve' }),
       })
-      .strict()
-      .meta({ description: 'reserved: validates, but this ai-sandbox runs steps with no network and will refuse it' }),
+      .strict(),
   ])
-  .meta({ description: 'none (the only policy this ai-sandbox runs today)' });
+  .meta({ description: 'none (loopback only, the default), or allow rules: ports and proxied domains' });
 
 const snapshot = z.enum(['none', 'light', 'full']).meta({ description: 'after a completed step: none; light (files only); full (files and processes, CRIU)' });
 const priority = z.enum(PRIORITIES).meta({ description: 'which ready step starts first when the pool is full' });

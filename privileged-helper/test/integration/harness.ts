@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HelperClient } from '../../src/protocol/client.js';
 import { mountsUnder } from '../../src/util/proc.js';
+import { NativeNet } from '../../src/network/native-net.js';
 
 export const CLI = fileURLToPath(new URL('../../bin/ai-sandbox.js', import.meta.url));
 const CGROUP_ROOTS = ['/sys/fs/cgroup/unified', '/sys/fs/cgroup/memory', '/sys/fs/cgroup/cpu', '/sys/fs/cgroup/pids', '/sys/fs/cgroup'];
@@ -22,6 +23,9 @@ export interface CliResult {
 }
 
 let seq = 0;
+
+export const TEST_NET_RANGE = '10.232.0.0/16';
+export const TEST_NET_PREFIX = 'aist';
 
 export class TestHelper {
   proc: ChildProcess | null = null;
@@ -41,7 +45,38 @@ export class TestHelper {
       AI_SANDBOX_STATE_ROOT: `/tmp/ai-sandbox-test-state-${tag}`,
       AI_SANDBOX_SOCKET: this.socket,
       AI_SANDBOX_CGROUP_PARENT: this.cgroupParent,
+      // networked sandboxes of tests: their own range, interface prefix and nftables table
+      AI_SANDBOX_NET_RANGE: TEST_NET_RANGE,
+      AI_SANDBOX_NET_PREFIX: TEST_NET_PREFIX,
+      AI_SANDBOX_NET_TABLE: this.netTable,
     };
+  }
+
+  get netTable(): string {
+    return `ai_sandbox_test_${this.tag.replace(/[^A-Za-z0-9_]/g, '_')}`;
+  }
+
+  /** What this helper holds of the network: host-side veths (by the test prefix) and its nft table. */
+  async netCensus(): Promise<{ veths: string[]; table: boolean; elements: number }> {
+    const veths = fs.readdirSync('/sys/class/net').filter((n) => n.startsWith(TEST_NET_PREFIX));
+    const nft = NativeNet.start();
+    try {
+      const out = (await nft.json(`list table inet ${this.netTable}`).catch(() => null)) as { nftables: Array<{ set?: { elem?: unknown[] } }> } | null;
+      const elements = (out?.nftables ?? []).reduce((n, item) => n + (item.set?.elem?.length ?? 0), 0);
+      return { veths, table: out !== null, elements };
+    } finally {
+      nft.close();
+    }
+  }
+
+  /** The census of the network once background teardown (veths go with their namespaces) has settled. */
+  async settledNetCensus(): Promise<{ veths: string[]; table: boolean; elements: number }> {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const c = await this.netCensus();
+      if ((c.veths.length === 0 && c.elements === 0) || Date.now() > deadline) return c;
+      await sleep(100);
+    }
   }
 
   static async start(): Promise<TestHelper> {
@@ -99,7 +134,13 @@ export class TestHelper {
       const dir = path.join(root, this.cgroupParent);
       if (!fs.existsSync(dir)) continue;
       const walk = (d: string) => {
-        for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+        let entries: fs.Dirent[];
+        try {
+          entries = fs.readdirSync(d, { withFileTypes: true });
+        } catch {
+          return; // removed while we looked: a teardown in progress (settledCensus looks again)
+        }
+        for (const e of entries) {
           if (e.isDirectory()) {
             cgroups.push(path.join(d, e.name));
             walk(path.join(d, e.name));
@@ -175,6 +216,12 @@ export class TestHelper {
         }
       }
     }
+    for (const v of fs.readdirSync('/sys/class/net').filter((n) => n.startsWith(TEST_NET_PREFIX))) {
+      await new Promise((r) => execFile('ip', ['link', 'del', v], r));
+    }
+    const nft = NativeNet.start();
+    await nft.run(`add table inet ${this.netTable}\ndelete table inet ${this.netTable}`).catch(() => undefined);
+    nft.close();
     fs.rmSync(this.runRoot, { recursive: true, force: true });
     fs.rmSync(this.env.AI_SANDBOX_STATE_ROOT!, { recursive: true, force: true });
   }

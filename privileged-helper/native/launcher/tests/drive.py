@@ -11,7 +11,7 @@ usage: drive.py --launcher PATH [--bench N] [--keep-going]
 import argparse, ctypes, errno, os, queue, shutil, signal, stat, struct, subprocess, sys, threading, time, traceback
 
 # ---- protocol -----------------------------------------------------------------------------------
-SPAWN, STDIN, KILL, RESIZE, EXEC, CLEANUP, UMOUNT, MARK, PREPARE, RESTORE = 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
+SPAWN, STDIN, KILL, RESIZE, EXEC, CLEANUP, UMOUNT, MARK, PREPARE, RESTORE, RELEASE = 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
 SPAWNED, SPAWN_FAILED, OUTPUT, EXIT, ACK = 101, 102, 103, 104, 105
 T = dict(ARG=1, ENV=2, LOWER=3, SANDBOX_DIR=4, TMPFS_BYTES=5, HOSTNAME=6, WORKDIR=7, UID=8, GID=9,
          MOUNT=10, CGROUP2=11, CGROUP_PROCS=12, FLAGS=13, ROWS=14, COLS=15, NETNS=16, TARGET=20,
@@ -20,7 +20,7 @@ T = dict(ARG=1, ENV=2, LOWER=3, SANDBOX_DIR=4, TMPFS_BYTES=5, HOSTNAME=6, WORKDI
          PIPE_STATUS=52, IMAGES_DIR=53, UPPER_ARCHIVE=54, CRIU=55, INHERIT=56, EXTERNAL=57, LOG=58,
          NET_KEY=59)
 TN = {v: k for k, v in T.items()}
-ALLOW_LISTEN, TTY, NO_LANDLOCK = 1, 2, 4
+ALLOW_LISTEN, TTY, NO_LANDLOCK, HOLD = 1, 2, 4, 8
 INT_TAGS = {5, 8, 9, 13, 14, 15, 20, 31, 40, 41, 42, 43, 46, 47, 48}
 
 
@@ -671,12 +671,86 @@ def warm_command_in_prepared_cgroups_with_only_lo_and_no_extra_fds(c):
             break
         time.sleep(0.01)
     assert fds == ['0', '1', '2'], fds
-    ifds = [os.readlink('/proc/%d/fd/%s' % (init, x)) for x in os.listdir('/proc/%d/fd' % init)]
+    end = time.time() + 2
+    while True:  # the init drops the launcher's pidfd once it has re-exec'd (/.ai-sandbox/init)
+        ifds = [os.readlink('/proc/%d/fd/%s' % (init, x)) for x in os.listdir('/proc/%d/fd' % init)]
+        if len(ifds) == 1 or time.time() > end:
+            break
+        time.sleep(0.01)
     assert len(ifds) == 1 and ifds[0].startswith('pipe:'), ifds
     c.L.send(KILL, i, struct.pack('<Q', 9))
     c.L.wait_for(i, {EXIT})
     c.L.pop(i)
     c.cleanup(name)
+
+
+@test
+def warm_slot_joins_a_netns_given_at_spawn(c):
+    """A slot prepared without NETNS takes one at SPAWN (a networked sandbox from a warm slot); a
+    NETNS that is not a network namespace is refused and the slot stays usable."""
+    nsfile = STATE + '/test-netns'
+    open(nsfile, 'w').close()
+    subprocess.run(['unshare', '--net=' + nsfile, 'ip', 'link', 'add', 'tveth0', 'type', 'veth', 'peer', 'name', 'tveth1'], check=True)
+    try:
+        ino = os.stat(nsfile).st_ino
+        i, name = c.prepare()
+        bad = tlv(T['NETNS'], STATE + '/sb')  # a directory, not an nsfs file
+        c.spawn_into(i, name, ['/bin/true'], extra=bad)
+        r = Result(c.L.wait_for(i, {SPAWN_FAILED}))
+        c.L.pop(i)
+        assert r.types == [SPAWN_FAILED] and r.failed['STAGE'] == b'netns open', r
+        c.spawn_into(i, name, ['/bin/sh', '-c', 'readlink /proc/self/ns/net; tail -n +3 /proc/net/dev | cut -d: -f1'],
+                     extra=tlv(T['NETNS'], nsfile))
+        r = Result(c.L.wait_for(i, {EXIT, SPAWN_FAILED}))
+        c.L.pop(i)
+        lines = r.out.decode().split()
+        assert r.status == 0 and lines[0] == 'net:[%d]' % ino, r
+        assert sorted(lines[1:]) == ['lo', 'tveth0', 'tveth1'], r
+        c.cleanup(name)
+        # a slot prepared with that NETNS joins it at PREPARE, and SPAWN must name the same one
+        i, name = c.prepare(extra=tlv(T['NETNS'], nsfile))
+        c.spawn_into(i, name, ['/bin/sh', '-c', 'readlink /proc/self/ns/net'], extra=tlv(T['NETNS'], nsfile))
+        r = Result(c.L.wait_for(i, {EXIT, SPAWN_FAILED}))
+        c.L.pop(i)
+        assert r.status == 0 and r.out.decode().strip() == 'net:[%d]' % ino, r
+        c.cleanup(name)
+    finally:
+        subprocess.run(['umount', nsfile], check=False)
+        os.unlink(nsfile)
+
+
+@test
+def warm_hold_waits_for_release_and_kill_cancels(c):
+    """HOLD: the slot's init sets up everything but starts the command only on RELEASE (the helper
+    applies a networked sandbox's rules meanwhile); a KILL instead leaves nothing; HOLD on a cold SPAWN
+    is refused."""
+    i, name = c.prepare()
+    c.spawn_into(i, name, ['/bin/echo', 'released'], flags=HOLD)
+    time.sleep(0.3)
+    assert not c.L.pop(i), 'the command ran before RELEASE'
+    c.L.send(RELEASE, i)
+    r = Result(c.L.wait_for(i, {EXIT, SPAWN_FAILED}))
+    c.L.pop(i)
+    assert r.types[0] == SPAWNED and r.out == b'released\n' and r.status == 0, r
+    c.cleanup(name)
+    i, name = c.prepare()
+    c.spawn_into(i, name, ['/bin/echo', 'never'], flags=HOLD)
+    time.sleep(0.1)
+    c.L.send(KILL, i, struct.pack('<Q', 9))
+    r = Result(c.L.wait_for(i, {EXIT, SPAWN_FAILED}))
+    c.L.pop(i)
+    # the init dies holding the setup pipe, as a killed sandbox's command would: EXIT, signal 9, no output
+    assert b'never' not in r.out and r.types[-1] == EXIT and os.WTERMSIG(r.exit['INIT_STATUS']) == 9, r
+    c.cleanup(name)
+    i, name = c.prepare()
+    c.spawn_into(i, name, ['/bin/echo', 'cancelled'], flags=HOLD)
+    c.L.send(RELEASE, i, b'c')
+    r = Result(c.L.wait_for(i, {EXIT, SPAWN_FAILED}))
+    c.L.pop(i)
+    assert r.types == [SPAWN_FAILED] and r.failed['ERRNO'] == errno.ECANCELED, r
+    assert not mounts_under(STATE + '/sb/' + name), mounts_under(STATE + '/sb/' + name)
+    r = c.run(['/bin/true'], flags=HOLD)
+    assert r.types == [SPAWN_FAILED] and r.failed['MESSAGE'].startswith(b'HOLD needs a prepared slot'), r
 
 
 @test
@@ -843,8 +917,9 @@ def stdin_eof_kills_prepared_slots(path):
     slots = [c.prepare() for _ in range(3)]
     inits = [k for k in children(L.p.pid) if k not in makers]
     assert len(inits) == 3, inits
+    # a waiting slot has no namespace of its own yet (it gets one at SPAWN): none is made for nothing
     nets = {os.readlink('/proc/%d/ns/net' % k) for k in inits}
-    assert len(nets) == 3 and len(mounts_under(STATE + '/sb')) == 4, (nets, mounts_under(STATE + '/sb'))
+    assert nets == {os.readlink('/proc/%d/ns/net' % L.p.pid)} and len(mounts_under(STATE + '/sb')) == 4, (nets, mounts_under(STATE + '/sb'))
     L.p.stdin.close()
     assert L.p.wait(10) == 0
     assert mounts_under(STATE + '/sb') == [STATE + '/sb'], mounts_under(STATE + '/sb')
@@ -854,7 +929,7 @@ def stdin_eof_kills_prepared_slots(path):
         assert not os.path.exists('/proc/%d' % k), 'process %d survived' % k
     with open(CGPIDS + '/cgroup.procs') as f:
         assert f.read().split() == []
-    held = net_refs() & (pool | nets)
+    held = net_refs() & pool  # (the waiting slots were in the host's namespace, which stays)
     assert not held, 'namespaces still referenced: %r' % held
 
 
@@ -866,6 +941,14 @@ def netns_pool_disabled(path):
         lines = [l.strip() for l in r.out.decode().splitlines()]
         assert r.status == 0 and lines[1:] == ['lo'], r
         assert lines[0] != os.readlink('/proc/self/ns/net'), r
+        # a warm slot with no pool to take from makes its own namespace at SPAWN
+        i, name = c.prepare()
+        c.spawn_into(i, name, ['/bin/sh', '-c', 'readlink /proc/self/ns/net; tail -n +3 /proc/net/dev | cut -d: -f1'])
+        r = Result(L.wait_for(i, {EXIT, SPAWN_FAILED}))
+        L.pop(i)
+        lines = [l.strip() for l in r.out.decode().splitlines()]
+        assert r.status == 0 and lines[1:] == ['lo'] and lines[0] != os.readlink('/proc/%d/ns/net' % L.p.pid), r
+        c.cleanup(name)
         assert not launcher_net_fds(L) and not pool_makers(L), (launcher_net_fds(L), pool_makers(L))
     finally:
         L.p.stdin.close()

@@ -1,13 +1,8 @@
 /** ps, logs, exec, stop, rm: the commands that act on sandboxes of a running helper. */
-import { parseArgs, parseDuration, one, UsageError } from '../args.js';
+import { needName, parseArgs, parseDuration, one, UsageError } from '../args.js';
 import { attachOutput, forwardStdin, terminalSize } from '../attach.js';
 import { withDaemon } from '../connect.js';
 import type { SandboxInfo } from '../../protocol/schema.js';
-
-function needName(p: { positionals: string[] }, usage: string): string {
-  if (p.positionals.length !== 1) throw new UsageError(`usage: ${usage}`);
-  return p.positionals[0]!;
-}
 
 export const PS_HELP = 'usage: ai-sandbox ps [--json]\n\nList the sandboxes of the running helper.';
 

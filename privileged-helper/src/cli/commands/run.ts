@@ -24,6 +24,12 @@ options:
   -w, --workdir DIR      working directory (default /home/sandbox)
   -u, --user UID[:GID]   user to run as (default 65534)
   --allow-listen         allow listening sockets (servers)
+  --allow-port PORT[/udp]   network: egress to host.ai-sandbox.internal and the outside
+                         on PORT (repeatable; default: no network, loopback only)
+  --allow-domain PATTERN HTTP(S) to these names only, through the auditing proxy
+                         (example.com or *.example.com; repeatable; sets HTTP_PROXY)
+  --deny-domain PATTERN  refuse these names even if an --allow-domain matches
+  --resolve NAME=ADDR[:PORT]  pin NAME to ADDR (and PORT) for the proxy, like curl's
   -t, --tty              give the command a terminal
   --tmpfs-size SIZE      size of the in-memory writable layer (default 1G)
   --trace                record its syscalls (eBPF): \`ai-sandbox trace NAME\`, kept after it ends
