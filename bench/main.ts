@@ -35,7 +35,7 @@ const BENCHMARKS: Record<string, Entry> = {
     load: () => import('./ui.js'),
   },
   trace: {
-    description: 'syscall tracing: getpid cost untraced / traced / strace -f, events/s to a subscriber, attach and add time',
+    description: 'syscall tracing: getpid cost untraced / traced / strace -f, events/s to a subscriber, attach and add time, approval round trip',
     load: () => import('./trace.js'),
   },
 };
