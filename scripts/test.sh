@@ -19,8 +19,9 @@ under_root_lock() {
   local pid=$$
   while [ "$pid" -gt 1 ]; do
     if tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q "flock.* $ROOT_LOCK "; then return 0; fi
-    pid=$(awk '{print $4}' "/proc/$pid/stat" 2>/dev/null) || return 1
-    [ -n "$pid" ] || return 1
+    # the parent pid is the 2nd field after the command name, which may hold spaces: "(npm test)"
+    pid=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{print $2}')
+    case "$pid" in '' | *[!0-9]*) return 1 ;; esac
   done
   return 1
 }
