@@ -9,7 +9,8 @@ import { useStore } from '../../store';
 import { countLines, type OutputRing } from './output-ring';
 import { fit, makeTerminal } from '../terminal/xterm';
 
-const MAX_WRITE_PER_FRAME = 64 * 1024;
+// a pane shows ~5 KiB; more per frame only scrolls by unseen at the cost of parsing it
+const MAX_WRITE_PER_FRAME = 16 * 1024;
 
 export function OutputPane({ step }: { step: string | null }) {
   const host = useRef<HTMLDivElement>(null);
