@@ -11,6 +11,19 @@ status=0
 
 step() { printf '\n== %s\n' "$*"; }
 
+# Root suites (a real helper, real sandboxes) run one at a time machine-wide under this lock. When npm
+# test itself was started under it (`flock LOCK npm test`), taking it again would wait for ourselves
+# forever: an ancestor holding it means we already have it.
+ROOT_LOCK=/tmp/ai-sandbox-root-tests.lock
+with_root_lock() {
+  local pid=$$
+  while [ -n "$pid" ] && [ "$pid" -gt 1 ]; do
+    if tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q "flock.*$ROOT_LOCK"; then "$@"; return; fi
+    pid=$(ps -o ppid= -p "$pid" 2>/dev/null | tr -d ' ')
+  done
+  flock "$ROOT_LOCK" "$@"
+}
+
 step lint and type-check
 npx --no-install eslint . || status=1
 npx --no-install tsc -p privileged-helper/tsconfig.test.json || status=1
@@ -28,18 +41,14 @@ make -s -C privileged-helper/native test 2>&1 | tee "$results/native.txt"
 
 step integration tests
 if [ "$(id -u)" = 0 ]; then
-  # one root suite at a time on a shared machine
-  flock /tmp/ai-sandbox-root-tests.lock \
-    npx --no-install vitest run --project integration --reporter=default --reporter=json --outputFile.json="$results/integration.json" || status=1
+  with_root_lock npx --no-install vitest run --project integration --reporter=default --reporter=json --outputFile.json="$results/integration.json" || status=1
 else
   echo "SKIPPED: the integration suite needs root (real namespaces, mounts and cgroups): run npm test as root"
 fi
 
 step end-to-end tests of the app
 if [ "$(id -u)" = 0 ]; then
-  # a real helper and real sandboxes: one root suite at a time on a shared machine
-  E2E_JSON="$PWD/$results/e2e.json" flock /tmp/ai-sandbox-root-tests.lock \
-    npx --no-install playwright test -c e2e/playwright.config.ts || status=1
+  E2E_JSON="$PWD/$results/e2e.json" with_root_lock npx --no-install playwright test -c e2e/playwright.config.ts || status=1
 else
   echo "SKIPPED: the e2e suite needs root (a real helper and real sandboxes): run npm test as root"
 fi
