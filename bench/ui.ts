@@ -45,6 +45,19 @@ function bigWorkflow(n: number): string {
   return `version: 1\nname: big${n}\nsteps:\n${steps}`;
 }
 
+/** BENCH_UI_PROFILE=1: where the page's main thread spent its time (self time by function). */
+async function logProfile(ctx: BenchContext, what: string, cdp: import('@playwright/test').CDPSession): Promise<void> {
+  const { profile: p } = (await cdp.send('Profiler.stop')) as { profile: { nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number } }>; samples: number[]; timeDeltas: number[] } };
+  const self = new Map<number, number>();
+  p.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (p.timeDeltas[i] ?? 0)));
+  const byName = new Map<string, number>();
+  for (const n of p.nodes) {
+    const k = `${n.callFrame.functionName || '(anon)'} ${n.callFrame.url.split('/').pop()}:${n.callFrame.lineNumber}`;
+    byName.set(k, (byName.get(k) ?? 0) + (self.get(n.id) ?? 0));
+  }
+  for (const [k, us] of [...byName].sort((a, b) => b[1] - a[1]).slice(0, 25)) ctx.log(`profile ${what}: ${(us / 1000).toFixed(0)} ms ${k}`);
+}
+
 export async function run(ctx: BenchContext): Promise<BenchResult> {
   if (process.getuid?.() !== 0) throw new Error('the ui benchmark needs root (a real helper)');
   if (!fs.existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: bash scripts/setup.sh installs Debian's chromium`);
@@ -90,8 +103,17 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
   await page.waitForTimeout(500);
   // measured from the click on Run: the view's own loading (its code, the canvas) is not the flood's
   const t0 = await page.evaluate(() => performance.now());
+  const startProfile = process.env.BENCH_UI_PROFILE ? await page.context().newCDPSession(page) : null;
+  if (startProfile) {
+    await startProfile.send('Profiler.enable');
+    await startProfile.send('Profiler.start');
+  }
   await page.getByRole('button', { name: 'Run workflow ▶' }).click();
   await page.getByTestId('row-flood').click({ timeout: 20_000 });
+  if (startProfile) {
+    await page.waitForTimeout(1500);
+    await logProfile(ctx, 'run start', startProfile);
+  }
   await page.getByTestId('run-status').filter({ hasText: /succeeded|failed|cancelled/ }).waitFor({ timeout: (seconds + 60) * 1000 });
   const runStatus = await page.getByTestId('run-status').innerText();
   // the pane draws once per frame: give it a moment to catch up, then read its last lines
@@ -176,17 +198,27 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     w.__recording = false;
     return w.__frames.slice(1);
   });
-  if (profile) {
-    const { profile: p } = (await profile.send('Profiler.stop')) as { profile: { nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number } }>; samples: number[]; timeDeltas: number[] } };
-    const self = new Map<number, number>();
-    p.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (p.timeDeltas[i] ?? 0)));
-    const byName = new Map<string, number>();
-    for (const n of p.nodes) {
-      const k = `${n.callFrame.functionName || '(anon)'} ${n.callFrame.url.split('/').pop()}:${n.callFrame.lineNumber}`;
-      byName.set(k, (byName.get(k) ?? 0) + (self.get(n.id) ?? 0));
-    }
-    for (const [k, us] of [...byName].sort((a, b) => b[1] - a[1]).slice(0, 25)) ctx.log(`profile: ${(us / 1000).toFixed(0)} ms ${k}`);
-  }
+  if (profile) await logProfile(ctx, 'canvas', profile);
+  // dragging one step of 200 (not a target of the issue; printed so a regression shows)
+  const dragFrames = await (async () => {
+    const node = page.locator('.react-flow__node').nth(Math.floor(nodes / 2));
+    await page.getByRole('button', { name: 'Auto-layout' }).click();
+    await page.locator('.react-flow__controls-fitview').click();
+    await page.waitForTimeout(300);
+    const b = await node.boundingBox();
+    if (!b) return [];
+    await page.evaluate('window.__frames = []; window.__recording = true; (() => { let last = performance.now(); const tick = (t) => { window.__frames.push(t - last); last = t; if (window.__recording) requestAnimationFrame(tick); }; requestAnimationFrame(tick); })()');
+    await page.mouse.move(b.x + b.width / 2, b.y + b.height / 2);
+    await page.mouse.down();
+    for (let i = 1; i <= 30; i++) await page.mouse.move(b.x + b.width / 2 + i * 4, b.y + b.height / 2 + i * 2);
+    await page.mouse.up();
+    return page.evaluate(() => {
+      const w = window as unknown as { __frames: number[]; __recording: boolean };
+      w.__recording = false;
+      return w.__frames.slice(1);
+    });
+  })();
+  const dragSorted = [...dragFrames].sort((a, b) => a - b);
   const canvasTasks = await page.evaluate((a) => {
     const w = window as unknown as { __longtasks: Array<{ start: number; duration: number }> };
     const during = w.__longtasks.filter((t) => t.start >= a);
@@ -216,6 +248,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
           [`${nodes} steps: frames recorded`, String(frames.length)],
           [`${nodes} steps: main-thread long tasks while panning/zooming`, `${canvasTasks.count} (longest ${fmt(canvasTasks.longest, 0)} ms)`],
           [`${nodes} steps: frame p50 / p95 / max`, `${fmt(percentile(sorted, 50), 1)} / ${fmt(p95, 1)} / ${fmt(maxFrame, 1)} ms`],
+          [`${nodes} steps: dragging one step, frame p50 / max`, `${fmt(percentile(dragSorted, 50), 1)} / ${fmt(dragSorted.at(-1) ?? 0, 1)} ms (${dragFrames.length} frames)`],
         ],
         notes: ['A long task is the browser\'s own measure (PerformanceObserver longtask, > 50 ms); frames are requestAnimationFrame intervals.'],
       },

@@ -48,6 +48,11 @@ test('I author a 3-step workflow by dragging steps and connecting them, save it,
   await author.expectValid();
   await author.save();
   await author.screenshot('author');
+  await page.getByTestId('author-canvas').click({ position: { x: 5, y: 5 } });
+  await page.keyboard.press('t');
+  await expect(page.locator('.app.theme-dark')).toBeVisible();
+  await author.screenshot('author-dark');
+  await page.keyboard.press('t');
 
   const r = await world.cli(['workflow', 'validate', file]);
   expect(r.stderr).toBe('');

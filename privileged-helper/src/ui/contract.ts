@@ -5,7 +5,7 @@
  * examples). Pure zod and types: the renderer imports this file, so no Node or Electron here.
  */
 import { z } from 'zod';
-import { operations, type OperationName, type Results as HelperResults, type StreamFrame } from '../protocol/schema.js';
+import { nameSchema, operations, type OperationName, type Results as HelperResults, type StreamFrame } from '../protocol/schema.js';
 
 /** Helper operations the app may call through the bridge (hello is the bridge's own business). */
 export const HELPER_METHODS = [
@@ -41,6 +41,8 @@ const absPath = z
   .refine((p) => p.startsWith('/') && !p.includes('\0'), 'must be an absolute path');
 const workflowPath = absPath.refine((p) => /\.ya?ml$/.test(p), 'a workflow file ends in .yaml or .yml');
 
+const terminalId = z.string().regex(/^pty[0-9]+$/, 'a terminal id looks like pty1');
+
 /** Local operations: done by the bridge (or Electron main) itself, on this machine's files. */
 export const localMethods = {
   'app.info': z.object({}).strict(),
@@ -48,6 +50,11 @@ export const localMethods = {
   'file.save': z.object({ path: workflowPath, text: z.string().max(1024 * 1024) }).strict(),
   'file.validate': z.object({ path: workflowPath, text: z.string().max(1024 * 1024) }).strict(),
   'examples.list': z.object({}).strict(),
+  /** an interactive shell in a running sandbox: a pty on the app side running `ai-sandbox exec -it` */
+  'terminal.open': z.object({ sandbox: nameSchema, rows: z.number().int().min(1).max(1000), cols: z.number().int().min(1).max(1000) }).strict(),
+  'terminal.write': z.object({ terminal: terminalId, data: z.string().max(64 * 1024) }).strict(),
+  'terminal.resize': z.object({ terminal: terminalId, rows: z.number().int().min(1).max(1000), cols: z.number().int().min(1).max(1000) }).strict(),
+  'terminal.close': z.object({ terminal: terminalId }).strict(),
 } as const;
 export type LocalMethod = keyof typeof localMethods;
 
@@ -95,6 +102,10 @@ export interface LocalResults {
   'file.save': { path: string; bytes: number };
   'file.validate': { ok: boolean; problems: FileProblem[]; steps: string[] };
   'examples.list': { examples: Array<{ name: string; path: string }> };
+  'terminal.open': { terminal: string; stream: string };
+  'terminal.write': Record<string, never>;
+  'terminal.resize': Record<string, never>;
+  'terminal.close': Record<string, never>;
 }
 
 export type MethodResult<M extends Method> = M extends HelperMethod ? HelperResults[M] : M extends LocalMethod ? LocalResults[M] : never;

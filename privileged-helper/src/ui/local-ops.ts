@@ -61,6 +61,7 @@ export async function runLocal<M extends LocalMethod>(ctx: LocalContext, method:
       return { examples } as LocalResults[M];
     }
     default:
+      // terminal.* are the session's (they hold state)
       throw new AppError('UNKNOWN_OPERATION', `unknown local method ${String(method)}`);
   }
 }

@@ -10,18 +10,22 @@ import type { OperationName, StreamFrame } from '../protocol/schema.js';
 import { checkCall, uiClientMessageSchema, type HelperMethod, type LocalMethod, type UiServerMessage, localMethods } from './contract.js';
 import type { HelperLink } from './helper-link.js';
 import { runLocal, type LocalContext } from './local-ops.js';
+import { nodePtySpawn, Terminals, type SpawnPty } from './terminals.js';
 
 export class UiSession {
   /** per stream, frames sent and not yet acknowledged by the app, in order */
   private readonly waiting = new Map<string, Array<[seq: number, release: () => void]>>();
   private readonly offStatus: () => void;
   private closed = false;
+  private readonly terminals: Terminals;
 
   constructor(
     private readonly link: HelperLink,
     private readonly local: Omit<LocalContext, 'helperStatus'>,
     private readonly send: (msg: UiServerMessage) => void,
+    spawnPty: () => Promise<SpawnPty> = nodePtySpawn,
   ) {
+    this.terminals = new Terminals(spawnPty, (f) => !this.closed && this.send(f));
     this.offStatus = link.onStatus((status) => this.send({ type: 'status', status }));
     this.send({ type: 'status', status: link.status });
   }
@@ -36,6 +40,10 @@ export class UiSession {
     }
     const msg = parsed.data;
     if (msg.type === 'ack') {
+      if (this.terminals.owns(msg.stream)) {
+        this.terminals.ack(msg.stream, msg.seq);
+        return;
+      }
       // frames are acknowledged in order: an ack for seq N releases every earlier frame too
       const q = this.waiting.get(msg.stream);
       while (q && q.length > 0 && q[0]![0] <= msg.seq) q.shift()![1]();
@@ -48,7 +56,9 @@ export class UiSession {
     }
     try {
       let result: unknown;
-      if (Object.prototype.hasOwnProperty.call(localMethods, checked.method)) {
+      if (checked.method.startsWith('terminal.')) {
+        result = await this.terminal(checked.method, checked.params as Parameters<UiSession['terminal']>[1]);
+      } else if (Object.prototype.hasOwnProperty.call(localMethods, checked.method)) {
         result = await runLocal({ ...this.local, helperStatus: () => this.link.status }, checked.method as LocalMethod, checked.params);
       } else {
         result = await this.link.call(checked.method as HelperMethod & OperationName, checked.params as never);
@@ -59,6 +69,22 @@ export class UiSession {
     } catch (err) {
       const e = AppError.from(err);
       this.send({ type: 'result', id: msg.id, ok: false, error: { code: e.code, message: e.message, retryable: e.retryable } });
+    }
+  }
+
+  private async terminal(method: string, p: { sandbox: string; terminal: string; rows: number; cols: number; data: string }): Promise<unknown> {
+    switch (method) {
+      case 'terminal.open':
+        return this.terminals.open(p.sandbox, p.rows, p.cols);
+      case 'terminal.write':
+        this.terminals.write(p.terminal, p.data);
+        return {};
+      case 'terminal.resize':
+        this.terminals.resize(p.terminal, p.rows, p.cols);
+        return {};
+      default:
+        this.terminals.close(p.terminal);
+        return {};
     }
   }
 
@@ -78,6 +104,7 @@ export class UiSession {
 
   close(): void {
     this.closed = true;
+    this.terminals.closeAll();
     this.offStatus();
     for (const q of this.waiting.values()) for (const [, release] of q) release();
     this.waiting.clear();

@@ -9,7 +9,8 @@ import { useStore } from '../../store';
 import { countLines, type OutputRing } from './output-ring';
 import { fit, makeTerminal } from '../terminal/xterm';
 
-const MAX_WRITE_PER_FRAME = 64 * 1024;
+// a pane shows ~5 KiB; more per frame only scrolls by unseen at the cost of parsing it
+const MAX_WRITE_PER_FRAME = 16 * 1024;
 
 export function OutputPane({ step }: { step: string | null }) {
   const host = useRef<HTMLDivElement>(null);
@@ -51,9 +52,11 @@ export function OutputPane({ step }: { step: string | null }) {
       pending = [];
       pendingBytes = 0;
       if (text.length > MAX_WRITE_PER_FRAME) {
-        const cut = text.indexOf('\n', text.length - MAX_WRITE_PER_FRAME);
-        skipped += countLines(text.slice(0, cut + 1));
-        text = text.slice(cut + 1);
+        // cut at a line start when there is one in the tail, else just keep the tail
+        const nl = text.indexOf('\n', text.length - MAX_WRITE_PER_FRAME);
+        const cut = nl >= 0 ? nl + 1 : text.length - MAX_WRITE_PER_FRAME;
+        skipped += countLines(text.slice(0, cut));
+        text = text.slice(cut);
       }
       if (text) t.write(text);
       setCounts({ lines: ring.totalLines, droppedFrames: ring.droppedFrames, droppedBytes: ring.droppedBytes, droppedLocal: ring.droppedLocal, skipped });

@@ -147,6 +147,40 @@ export function TravelView() {
   );
 }
 
+/** A run's steps on a time axis: where each began and ended, what it kept; click one to replay from it. */
+function RunTimeline({ run, picked, onPick }: { run: RunState; picked: string; onPick(step: string): void }) {
+  const started = run.steps.filter((s) => s.startedAt).map((s) => Date.parse(s.startedAt!));
+  if (started.length === 0) return <div className="empty">This run has not started a step yet.</div>;
+  const t0 = Math.min(...started);
+  const t1 = Math.max(t0 + 1, ...run.steps.map((s) => (s.finishedAt ? Date.parse(s.finishedAt) : s.startedAt ? Date.now() : t0)));
+  const pct = (t: number) => `${(((t - t0) / (t1 - t0)) * 100).toFixed(2)}%`;
+  return (
+    <div data-testid="run-timeline" style={{ margin: '8px 0' }}>
+      <small>
+        {run.id}: {fmtMs(t1 - t0)} from the first step to the last; click a step to replay from it
+      </small>
+      {run.steps.map((s) => {
+        const a = s.startedAt ? Date.parse(s.startedAt) : null;
+        const b = s.finishedAt ? Date.parse(s.finishedAt) : a !== null ? Date.now() : null;
+        const kept = s.status === 'restored' ? 'restored from the earlier run' : s.io?.snapshotBytes != null ? `files kept (${(s.io.snapshotBytes / 1024).toFixed(0)} KiB)` : '';
+        return (
+          <div key={s.id} className="row" style={{ cursor: 'pointer', fontWeight: s.id === picked ? 600 : 400 }} onClick={() => onPick(s.id)} title={s.reason ?? ''}>
+            <span style={{ width: 160, overflow: 'hidden', textOverflow: 'ellipsis' }}>{s.id}</span>
+            <span style={{ position: 'relative', flex: 1, height: 12, background: 'var(--chip)', borderRadius: 3 }}>
+              {a !== null && b !== null && (
+                <span className={`st-${s.status}`} style={{ position: 'absolute', left: pct(a), width: `max(2px, calc(${pct(b)} - ${pct(a)}))`, top: 0, bottom: 0, background: 'currentColor', borderRadius: 3 }} />
+              )}
+            </span>
+            <span style={{ width: 260, fontSize: 12 }} className={`st-${s.status}`}>
+              {s.status} {fmtMs(s.durationMs)} {kept}
+            </span>
+          </div>
+        );
+      })}
+    </div>
+  );
+}
+
 function RunsTravel({ runs }: { runs: RunState[] }) {
   const compare = useStore((s) => s.compare);
   const setCompare = useStore((s) => s.setCompare);
@@ -200,6 +234,7 @@ function RunsTravel({ runs }: { runs: RunState[] }) {
         </div>
       )}
       {replayError && <div className="error">{replayError}</div>}
+      {base && <RunTimeline run={base} picked={from} onPick={setFrom} />}
       <h2>Compare two runs</h2>
       <div className="row">
         {[0, 1].map((i) => (

@@ -1,11 +1,11 @@
 /**
- * An interactive shell in a running sandbox: `sandbox.exec` with a TTY; keystrokes go out as io.write,
- * output is written to xterm and acknowledged once xterm has taken it (so a flood slows the helper,
- * not the page).
+ * An interactive shell in a running sandbox: a pty on the app side running `ai-sandbox exec -it`
+ * (terminal.open); keystrokes go out as terminal.write, output is written to xterm and acknowledged once
+ * xterm has taken it (so a flood pauses the shell, not the page).
  */
 import { useEffect, useRef, useState } from 'react';
 import { api } from '../../store/actions';
-import { fromBase64, toBase64 } from '../../api/client';
+import { fromBase64 } from '../../api/client';
 import { makeTerminal } from './xterm';
 
 export function SandboxTerminal({ sandbox }: { sandbox: string }) {
@@ -15,14 +15,17 @@ export function SandboxTerminal({ sandbox }: { sandbox: string }) {
   useEffect(() => {
     if (!host.current) return;
     const term = makeTerminal(host.current, { readOnly: false });
-    let exec: string | null = null;
+    let terminal: string | null = null;
     let stop: (() => void) | null = null;
     let disposed = false;
     void api()
-      .call('sandbox.exec', { name: sandbox, command: ['/bin/sh', '-i'], tty: { rows: term.rows, cols: term.cols }, stdin: true, env: { TERM: 'xterm-256color', PS1: `${sandbox}$ ` } })
+      .call('terminal.open', { sandbox, rows: term.rows, cols: term.cols })
       .then((r) => {
-        if (disposed) return;
-        exec = r.exec;
+        if (disposed) {
+          void api().call('terminal.close', { terminal: r.terminal });
+          return;
+        }
+        terminal = r.terminal;
         stop = api().subscribe(r.stream, (f) => {
           if (f.kind === 'stdout' || f.kind === 'stderr') return new Promise<void>((resolve) => term.write(fromBase64(f.data ?? ''), resolve));
           if (f.event?.type === 'exit') setEnded(true);
@@ -31,14 +34,14 @@ export function SandboxTerminal({ sandbox }: { sandbox: string }) {
         term.focus();
       })
       .catch((e: Error) => setError(e.message));
-    const input = term.onData((d) => exec && void api().call('io.write', { target: { exec }, data: toBase64(d) }).catch((e: Error) => setError(e.message)));
-    const resize = term.onResize(({ rows, cols }) => exec && void api().call('io.resize', { target: { exec }, rows, cols }).catch(() => undefined));
+    const input = term.onData((data) => terminal && void api().call('terminal.write', { terminal, data }).catch((e: Error) => setError(e.message)));
+    const resize = term.onResize(({ rows, cols }) => terminal && void api().call('terminal.resize', { terminal, rows, cols }).catch(() => undefined));
     return () => {
       disposed = true;
       input.dispose();
       resize.dispose();
       stop?.();
-      if (exec) void api().call('io.write', { target: { exec }, data: '', eof: true }).catch(() => undefined);
+      if (terminal) void api().call('terminal.close', { terminal }).catch(() => undefined);
       term.dispose();
     };
   }, [sandbox]);

@@ -4,7 +4,7 @@
  * by dragging from a step's right handle to another's left handle.
  */
 import { Background, Controls, MiniMap, ReactFlow, applyNodeChanges, useReactFlow, useStore as useFlowStore, type Connection, type Edge, type EdgeChange, type NodeChange } from '@xyflow/react';
-import { useCallback, useMemo, type DragEvent } from 'react';
+import { useCallback, useMemo, useRef, type DragEvent } from 'react';
 import { useStore } from '../../store';
 import type { StepState } from '../../store/types';
 import { nodeTypes, type StepFlowNode } from './StepNode';
@@ -24,6 +24,7 @@ export interface CanvasProps {
 }
 
 const MINIMAP_MAX_NODES = 60;
+const ORIGIN = { x: 0, y: 0 };
 /** below this zoom a step shows its name only: its small print is unreadable and costly to repaint */
 const DETAIL_ZOOM = 0.6;
 
@@ -41,6 +42,7 @@ export function WorkflowCanvas(props: CanvasProps) {
   const graph = useMemo(() => readGraph(text), [text]);
 
   // node data keeps its identity while only positions change, so dragging one step of 200 re-renders one
+  const dataCache = useRef(new Map<string, StepFlowNode['data']>());
   const dataByName = useMemo(() => {
     const byStep = new Map<string, StepState>();
     // a matrix step runs as several (name[var=value]): show the "worst" of them on its one node
@@ -58,7 +60,8 @@ export function WorkflowCanvas(props: CanvasProps) {
     const out = new Map<string, StepFlowNode['data']>();
     for (const s of graph.steps) {
       const st = byStep.get(s.name);
-      out.set(s.name, {
+      const old = dataCache.current.get(s.name);
+      const fresh: StepFlowNode['data'] = {
         name: s.name,
         command: Array.isArray(s.run) ? s.run.join(' ') : s.run,
         error: firstError.get(s.name) ?? null,
@@ -66,22 +69,30 @@ export function WorkflowCanvas(props: CanvasProps) {
         durationMs: st?.durationMs ?? (st?.startedAt && st.status === 'running' ? Date.now() - Date.parse(st.startedAt) : null),
         attempts: st?.attempts ?? 0,
         selected: props.selected === s.name,
-      });
+      };
+      // the same content keeps the same object, so selecting one step re-renders two nodes, not all
+      out.set(s.name, old && sameData(old, fresh) ? old : fresh);
     }
+    dataCache.current = out;
     return out;
   }, [graph, problems, props.steps, props.selected, props.tick]);
 
-  const nodes = useMemo<StepFlowNode[]>(
-    () =>
-      graph.steps.map((s) => ({
-        id: s.name,
-        type: 'step' as const,
-        position: positions[s.name] ?? { x: 0, y: 0 },
-        selected: props.selected === s.name,
-        data: dataByName.get(s.name)!,
-      })),
-    [graph, positions, dataByName, props.selected],
-  );
+  // unchanged steps keep their node object: React Flow then re-renders only the step that moved
+  const cache = useRef(new Map<string, StepFlowNode>());
+  const nodes = useMemo<StepFlowNode[]>(() => {
+    const next = new Map<string, StepFlowNode>();
+    const list = graph.steps.map((s) => {
+      const position = positions[s.name] ?? ORIGIN;
+      const data = dataByName.get(s.name)!;
+      const selected = props.selected === s.name;
+      const old = cache.current.get(s.name);
+      const node = old && old.position === position && old.data === data && old.selected === selected ? old : { id: s.name, type: 'step' as const, position, selected, data };
+      next.set(s.name, node);
+      return node;
+    });
+    cache.current = next;
+    return list;
+  }, [graph, positions, dataByName, props.selected]);
 
   const edges = useMemo<Edge[]>(
     () => graph.steps.flatMap((s) => s.needs.filter((n) => graph.steps.some((o) => o.name === n)).map((n) => ({ id: `${n}->${s.name}`, source: n, target: s.name, animated: false }))),
@@ -149,6 +160,10 @@ export function WorkflowCanvas(props: CanvasProps) {
       {nodes.length <= MINIMAP_MAX_NODES && <MiniMap pannable zoomable />}
     </ReactFlow>
   );
+}
+
+function sameData(a: StepFlowNode['data'], b: StepFlowNode['data']): boolean {
+  return a.name === b.name && a.command === b.command && a.error === b.error && a.status === b.status && a.durationMs === b.durationMs && a.attempts === b.attempts && a.selected === b.selected;
 }
 
 const RANK: Record<string, number> = { failed: 9, running: 8, retrying: 7, cancelled: 6, interrupted: 6, queued: 3, waiting: 3, skipped: 2, restored: 1, succeeded: 0 };
