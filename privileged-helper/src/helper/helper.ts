@@ -92,6 +92,7 @@ export class Helper {
       manager.observers.push(traces.observer, approvals.observer, observe.observer);
       traces.listeners.push((sandbox, buf) => observe.onRecords(sandbox, buf));
       approvals.onDenied.push((a) => observe.onApprovalDenied(a.sandbox, a.syscall, a.by ?? 'user'));
+      audit.listeners.push((e) => observe.onAudit(e));
       observe.start();
       const services: Services = { manager, snapshots, workflows, network, audit, auditStore, traces, approvals, observe };
       const helper = new Helper(config, services, launcher, reconciled);

@@ -16,6 +16,9 @@ export class AuditLog implements AuditSink {
   private readonly bySandbox = new Map<string, AuditEvent[]>();
   private readonly followers = new Map<string, Set<(e: AuditEvent) => void>>();
 
+  /** told of every event (the anomaly rules listen here) */
+  readonly listeners: Array<(e: AuditEvent) => void> = [];
+
   constructor(private readonly persist: ((e: AuditEvent) => void) | null = null) {}
 
   append(e: AuditEvent): void {
@@ -29,6 +32,7 @@ export class AuditLog implements AuditSink {
       process.stderr.write(`ai-sandbox helper: cannot store an audit event: ${(err as Error).message}\n`);
     }
     for (const f of this.followers.get(e.sandbox) ?? []) f(e);
+    for (const f of this.listeners) f(e);
   }
 
   events(sandbox: string): AuditEvent[] {

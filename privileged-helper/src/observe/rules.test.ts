@@ -37,4 +37,12 @@ describe('anomaly rules', () => {
     expect(out.map((a) => `${a.rule}:${String(a.details.syscall ?? a.details.path ?? a.details.count)}`)).toEqual(['denied-syscall:mount', 'unexpected-exec:/bin/sh', 'failed-open-burst:3']);
     expect(r.onApprovalDenied('connect', 'timeout').rule).toBe('denied-syscall');
   });
+
+  it('raises blocked-domain for a request the proxy refused, naming the proxy rule; not for allowed ones or when off', () => {
+    const e = { sandbox: 'a', time: '2026-01-01T00:00:00.000Z', via: 'proxy' as const, method: 'GET', host: 'evil.test', port: 80, path: '/', decision: 'deny' as const, rule: 'default deny', status: 403, bytesUp: 0, bytesDown: 0 };
+    const a = new RuleState('a', {}).onAudit(e);
+    expect(a).toMatchObject({ rule: 'blocked-domain', message: 'GET evil.test:80 was blocked by the proxy (default deny)', details: { host: 'evil.test', proxyRule: 'default deny' } });
+    expect(new RuleState('a', {}).onAudit({ ...e, decision: 'allow', rule: 'allow ok.test' })).toBeNull();
+    expect(new RuleState('a', { blockedDomains: false }).onAudit(e)).toBeNull();
+  });
 });

@@ -5,6 +5,7 @@
 import { recordNr, recordSize, recordView, RECORD_HEADER } from '../trace/records.js';
 import { syscallName, syscallNumber } from '../trace/syscalls.js';
 import type { AnomalyRules } from '../protocol/schema.js';
+import type { AuditEvent } from '../network/audit-event.js';
 
 import type { Anomaly, ResourceSample } from './types.js';
 
@@ -16,7 +17,7 @@ const EPERM = 1;
 const EACCES = 13;
 const ENOSYS = 38;
 
-export const RULE_DEFAULTS = { memoryNearLimit: 0.9, cpuThrottled: true, deniedSyscalls: true, failedOpens: { count: 50, windowMs: 1000 } } as const;
+export const RULE_DEFAULTS = { memoryNearLimit: 0.9, cpuThrottled: true, deniedSyscalls: true, blockedDomains: true, failedOpens: { count: 50, windowMs: 1000 } } as const;
 
 /** Per-sandbox rule state across samples and record batches. */
 export class RuleState {
@@ -84,6 +85,18 @@ export class RuleState {
       }
     }
     return out;
+  }
+
+  /** the auditing proxy refused a request (null when the rule is off) */
+  onAudit(e: AuditEvent): Anomaly | null {
+    if (e.decision !== 'deny' || !(this.rules.blockedDomains ?? RULE_DEFAULTS.blockedDomains)) return null;
+    return {
+      sandbox: this.sandbox,
+      rule: 'blocked-domain',
+      at: e.time,
+      message: `${e.method} ${e.host}:${e.port} was blocked by the proxy (${e.rule})`,
+      details: { host: e.host, port: e.port, via: e.via, proxyRule: e.rule },
+    };
   }
 
   /** a person (or the timeout) denied an approval: a denied syscall too */

@@ -6,6 +6,7 @@
  * Threat model: reads only the helper's own cgroups and what the tracer and supervisor report; clients
  * choose which sandbox to watch (validated names). Nothing here changes a sandbox.
  */
+import type { AuditEvent } from '../network/audit-event.js';
 import type { ConnectionStream } from '../server/stream.js';
 import type { SandboxManager } from '../sandbox/manager.js';
 import { DEFAULTS } from '../sandbox/policy.js';
@@ -116,6 +117,13 @@ export class ObserveService {
       return buf.toString('utf8', p, end < 0 || end > p + plen ? p + plen : end);
     };
     this.raise(this.state(sb).rules.onRecords(buf, pathOf, Date.now()));
+  }
+
+  /** A decision of a sandbox's auditing proxy (blocked ones raise `blocked-domain`). */
+  onAudit(e: AuditEvent): void {
+    if (e.decision !== 'deny' || !this.manager.has(e.sandbox)) return;
+    const a = this.state(this.manager.get(e.sandbox)).rules.onAudit(e);
+    if (a) this.raise([a]);
   }
 
   /** An approval was denied (by a person or the timeout). */

@@ -1,5 +1,5 @@
 /** What resource and anomaly events carry: the shape on the socket and in the app (no node imports). */
-export type RuleName = 'memory-near-limit' | 'cpu-throttled' | 'denied-syscall' | 'unexpected-exec' | 'failed-open-burst';
+export type RuleName = 'memory-near-limit' | 'cpu-throttled' | 'denied-syscall' | 'unexpected-exec' | 'failed-open-burst' | 'blocked-domain';
 
 export interface Anomaly {
   sandbox: string;

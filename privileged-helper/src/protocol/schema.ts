@@ -126,6 +126,8 @@ export const anomalyRulesSchema = z
     deniedSyscalls: z.boolean().optional(),
     /** unexpected-exec: an exec of a path outside these (a trailing / is a prefix); traced sandboxes; default off */
     allowedExec: z.array(absPath).max(256).optional(),
+    /** blocked-domain: the auditing proxy refused a request (sandboxes with --allow-domain; default on) */
+    blockedDomains: z.boolean().optional(),
     /** failed-open-burst: this many failed opens within windowMs (traced sandboxes; default 50 in 1000 ms; count 0 = off) */
     failedOpens: z.object({ count: z.number().int().min(0).max(1_000_000), windowMs: z.number().int().min(1).max(3_600_000) }).strict().optional(),
   })

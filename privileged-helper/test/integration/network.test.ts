@@ -242,6 +242,9 @@ except urllib.error.HTTPError as e:
       ['proxy', 'GET', 'blocked.test', '/secret', 'deny', 'default deny', 403],
     ]);
     expect(events[0]!.bytesDown).toBeGreaterThan(20);
+    // the refusal is also an anomaly event that names its rule
+    const { anomalies } = await client.call('observe.anomalies', { sandbox: sb.name });
+    expect(anomalies.map((a) => [a.rule, a.details.host])).toEqual([['blocked-domain', 'blocked.test']]);
   });
 
   it('passes a CONNECT to an allowed name and refuses one to a blocked name', async () => {
