@@ -6,7 +6,7 @@ import { withDaemon } from '../connect.js';
 export const OBSERVE_HELP = `usage: ai-sandbox observe [NAME] [-f] [--json]
 
 Anomaly events of a sandbox (or all): memory-near-limit, cpu-throttled, denied-syscall, unexpected-exec,
-failed-open-burst, each naming its rule (rules: \`anomalies:\` in the spec or workflow step; the syscall
+failed-open-burst, blocked-domain (the proxy refused a request), each naming its rule (rules: \`anomalies:\` in the spec or workflow step; the syscall
 rules need the sandbox traced). With -f, keep following, with a resource sample line per second per
 running sandbox (CPU, memory against its limit, processes).`;
 
