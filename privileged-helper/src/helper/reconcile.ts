@@ -86,7 +86,7 @@ async function removeNetwork(dir: string, table: string | undefined): Promise<vo
   try {
     net = NativeNet.start();
     if (table) await net.run(deleteTable(table).join('\n'));
-    for (const ifname of slots) await net.destroy({ index: 0, ifname, gateway: '', address: '' }, path.join(netDir, ifname));
+    for (const ifname of slots) await net.destroy(ifname, path.join(netDir, ifname));
   } catch {
     // no ai-sandbox-net: it could not have made any either; the unmounts below still run
   } finally {

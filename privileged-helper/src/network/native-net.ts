@@ -29,7 +29,7 @@ export interface Nft {
 export interface SlotOps {
   /** throws ALREADY_EXISTS when the interface name is taken (another instance holds the slot) */
   create(a: SlotAddresses, nsPath: string): Promise<void>;
-  destroy(a: SlotAddresses, nsPath: string): Promise<void>;
+  destroy(ifname: string, nsPath: string): Promise<void>;
 }
 
 const Op = { NFT: 0, NFT_JSON: 1, SLOT_NEW: 2, SLOT_DEL: 3 } as const;
@@ -76,8 +76,8 @@ export class NativeNet implements Nft, SlotOps {
     await this.request(Op.SLOT_NEW, `${a.ifname}\0${a.address}\0${a.gateway}\0${nsPath}\0`, `network slot ${a.ifname}`);
   }
 
-  async destroy(a: SlotAddresses, nsPath: string): Promise<void> {
-    await this.request(Op.SLOT_DEL, `${a.ifname}\0${nsPath}\0`, `network slot ${a.ifname}`);
+  async destroy(ifname: string, nsPath: string): Promise<void> {
+    await this.request(Op.SLOT_DEL, `${ifname}\0${nsPath}\0`, `network slot ${ifname}`);
   }
 
   private request(op: number, payload: string, what: string): Promise<string> {

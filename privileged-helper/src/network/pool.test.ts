@@ -21,8 +21,8 @@ class FakeNet implements Nft, SlotOps {
     this.log.push(`create ${a.ifname} ${a.address} via ${a.gateway}`);
     return Promise.resolve();
   }
-  destroy(a: SlotAddresses): Promise<void> {
-    this.log.push(`destroy ${a.ifname}`);
+  destroy(ifname: string): Promise<void> {
+    this.log.push(`destroy ${ifname}`);
     return Promise.resolve();
   }
 }

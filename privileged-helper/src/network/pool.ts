@@ -66,7 +66,7 @@ export class NetPool {
   /** A ready slot, or one made now when the pool is empty. */
   async take(): Promise<NetSlot> {
     const s = this.ready.shift() ?? (await this.make());
-    setTimeout(() => this.fill(), 100);
+    this.fill();
     return s;
   }
 
@@ -107,7 +107,7 @@ export class NetPool {
       try {
         await this.nft.run(addInterface(this.opts.table, addr.ifname));
       } catch (err) {
-        await this.ops.destroy(addr, nsPath);
+        await this.ops.destroy(addr.ifname, nsPath);
         this.inUse.delete(index);
         throw err;
       }
@@ -125,7 +125,7 @@ export class NetPool {
 
   private async destroy(s: NetSlot): Promise<void> {
     await this.nft.run(removeInterface(this.opts.table, s.addr.ifname)).catch(() => undefined);
-    await this.ops.destroy(s.addr, s.nsPath);
+    await this.ops.destroy(s.addr.ifname, s.nsPath);
     this.opts.dispose?.(s);
     this.inUse.delete(s.addr.index);
   }

@@ -32,8 +32,6 @@ export interface ProxyOptions {
   pins: Map<string, Pin>;
   range: NetRange;
   audit: AuditSink;
-  /** listen ports (tests and the benchmark use 0: any free port) */
-  ports?: { explicit: number; http: number; tls: number };
 }
 
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade'];
@@ -59,26 +57,21 @@ export class SandboxProxy {
 
   constructor(private readonly o: ProxyOptions) {}
 
-  /** The ports it listens on (as asked, or as picked when 0 was asked). */
-  readonly bound = { explicit: 0, http: 0, tls: 0 };
-
   async start(): Promise<void> {
-    const ports = this.o.ports ?? { explicit: PROXY_PORTS.explicit, http: PROXY_PORTS.http, tls: PROXY_PORTS.tls };
     const explicit = http.createServer({ highWaterMark: HIGH_WATER_MARK }, (req, res) => void this.onRequest(req, res, 'proxy'));
     explicit.on('connect', (req: http.IncomingMessage, sock: net.Socket, head: Buffer) => void this.onConnect(req, sock, head));
     const transparent = http.createServer({ highWaterMark: HIGH_WATER_MARK }, (req, res) => void this.onRequest(req, res, 'transparent-http'));
     const tls = net.createServer((s) => this.onTls(s));
-    const all: Array<[net.Server, keyof typeof ports]> = [[explicit, 'explicit'], [transparent, 'http'], [tls, 'tls']];
+    const all: Array<[net.Server, number]> = [[explicit, PROXY_PORTS.explicit], [transparent, PROXY_PORTS.http], [tls, PROXY_PORTS.tls]];
     try {
-      for (const [srv, key] of all) {
+      for (const [srv, port] of all) {
         srv.on('connection', (s: net.Socket) => this.trackSocket(s));
         if (srv instanceof http.Server) srv.on('clientError', (_e, s: net.Socket) => s.destroy());
         await new Promise<void>((resolve, reject) => {
           srv.once('error', reject);
-          srv.listen(ports[key], this.o.gateway, () => resolve());
+          srv.listen(port, this.o.gateway, () => resolve());
         });
         this.servers.push(srv);
-        this.bound[key] = (srv.address() as net.AddressInfo).port;
       }
     } catch (err) {
       await this.close();
