@@ -11,7 +11,7 @@ import { detectCgroupDriver } from '../cgroup/detect.js';
 import path from 'node:path';
 import { daemonConfig, type HelperConfig } from '../config.js';
 import { parseRange, slotAddresses } from '../network/addressing.js';
-import { defaultNetBinary } from '../network/native-net.js';
+import { decodeNetReplies, defaultNetBinary, encodeNetRequest, NetOp } from '../network/native-net.js';
 import { deleteTable, tableRuleset } from '../network/rules.js';
 import { forwardingAdvice, uplinks } from '../network/uplink.js';
 import { groupId } from '../server/server.js';
@@ -140,25 +140,10 @@ export function runDoctor(): Check[] {
   return checks;
 }
 
-/** One request to ai-sandbox-net, synchronously (doctor is a one-shot command): status and text per request. */
+/** Requests to ai-sandbox-net, synchronously (doctor is a one-shot command): status and text per request. */
 function netRequests(binary: string, reqs: Array<{ op: number; payload: string }>): Array<{ status: number; text: string }> {
-  const input = Buffer.concat(
-    reqs.map((r) => {
-      const body = Buffer.from(r.payload);
-      const head = Buffer.alloc(5);
-      head.writeUInt32LE(body.length, 0);
-      head.writeUInt8(r.op, 4);
-      return Buffer.concat([head, body]);
-    }),
-  );
-  const out = execFileSync(binary, [], { input, timeout: 10_000 });
-  const res: Array<{ status: number; text: string }> = [];
-  for (let off = 0; off + 8 <= out.length; ) {
-    const len = out.readUInt32LE(off + 4);
-    res.push({ status: out.readUInt32LE(off), text: out.subarray(off + 8, off + 8 + len).toString() });
-    off += 8 + len;
-  }
-  return res;
+  const out = execFileSync(binary, [], { input: Buffer.concat(reqs.map((r) => encodeNetRequest(r.op, r.payload))), timeout: 10_000 });
+  return decodeNetReplies(out).replies;
 }
 
 /**
@@ -177,9 +162,9 @@ function networkCheck(net: HelperConfig['net']): Check {
     const ns = path.join(dir, 'ns');
     try {
       const [nft, made] = netRequests(binary, [
-        { op: 0, payload: `${tableRuleset(table, range)}\n${deleteTable(table).join('\n')}` },
-        { op: 2, payload: `${slot.ifname}\0${slot.address}\0${slot.gateway}\0${ns}\0` },
-        { op: 3, payload: `${slot.ifname}\0${ns}\0` },
+        { op: NetOp.NFT, payload: `${tableRuleset(table, range)}\n${deleteTable(table).join('\n')}` },
+        { op: NetOp.SLOT_NEW, payload: `${slot.ifname}\0${slot.address}\0${slot.gateway}\0${ns}\0` },
+        { op: NetOp.SLOT_DEL, payload: `${slot.ifname}\0${ns}\0` },
       ]);
       if (!nft || nft.status !== 0) return { name: 'network', ok: false, required: false, detail: `nftables refused our rules: ${nft?.text.trim().split('\n')[0] ?? 'no answer'}`, fix };
       if (!made || made.status !== 0) return { name: 'network', ok: false, required: false, detail: `cannot make a veth pair into a new namespace: ${made?.text ?? 'no answer'}`, fix };

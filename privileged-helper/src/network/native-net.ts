@@ -32,7 +32,29 @@ export interface SlotOps {
   destroy(ifname: string, nsPath: string): Promise<void>;
 }
 
-const Op = { NFT: 0, NFT_JSON: 1, SLOT_NEW: 2, SLOT_DEL: 3 } as const;
+export const NetOp = { NFT: 0, NFT_JSON: 1, SLOT_NEW: 2, SLOT_DEL: 3 } as const;
+
+/** One request frame: u32 length, u8 op, payload. */
+export function encodeNetRequest(op: number, payload: string): Buffer {
+  const body = Buffer.from(payload, 'utf8');
+  const head = Buffer.alloc(5);
+  head.writeUInt32LE(body.length, 0);
+  head.writeUInt8(op, 4);
+  return Buffer.concat([head, body]);
+}
+
+/** The complete reply frames at the start of `buf` (u32 status, u32 length, text), and what is left. */
+export function decodeNetReplies(buf: Buffer): { replies: Array<{ status: number; text: string }>; rest: Buffer } {
+  const replies: Array<{ status: number; text: string }> = [];
+  let off = 0;
+  while (off + 8 <= buf.length) {
+    const len = buf.readUInt32LE(off + 4);
+    if (off + 8 + len > buf.length) break;
+    replies.push({ status: buf.readUInt32LE(off), text: buf.subarray(off + 8, off + 8 + len).toString('utf8') });
+    off += 8 + len;
+  }
+  return { replies, rest: buf.subarray(off) };
+}
 
 interface Pending {
   resolve(out: string): void;
@@ -45,7 +67,7 @@ const errnoNames = new Map(Object.entries(osConstants.errno).map(([k, v]) => [v,
 
 export class NativeNet implements Nft, SlotOps {
   private readonly queue: Pending[] = [];
-  private buf = Buffer.alloc(0);
+  private buf: Buffer = Buffer.alloc(0);
   private dead: AppError | null = null;
 
   private constructor(private readonly proc: ChildProcessByStdio<Writable, Readable, null>) {
@@ -65,45 +87,37 @@ export class NativeNet implements Nft, SlotOps {
   }
 
   run(commands: string): Promise<string> {
-    return this.request(Op.NFT, commands, commands);
+    return this.request(NetOp.NFT, commands, commands);
   }
 
   async json(commands: string): Promise<unknown> {
-    return JSON.parse(await this.request(Op.NFT_JSON, commands, commands)) as unknown;
+    return JSON.parse(await this.request(NetOp.NFT_JSON, commands, commands)) as unknown;
   }
 
   async create(a: SlotAddresses, nsPath: string): Promise<void> {
-    await this.request(Op.SLOT_NEW, `${a.ifname}\0${a.address}\0${a.gateway}\0${nsPath}\0`, `network slot ${a.ifname}`);
+    await this.request(NetOp.SLOT_NEW, `${a.ifname}\0${a.address}\0${a.gateway}\0${nsPath}\0`, `network slot ${a.ifname}`);
   }
 
   async destroy(ifname: string, nsPath: string): Promise<void> {
-    await this.request(Op.SLOT_DEL, `${ifname}\0${nsPath}\0`, `network slot ${ifname}`);
+    await this.request(NetOp.SLOT_DEL, `${ifname}\0${nsPath}\0`, `network slot ${ifname}`);
   }
 
   private request(op: number, payload: string, what: string): Promise<string> {
     if (this.dead) return Promise.reject(this.dead);
-    const body = Buffer.from(payload, 'utf8');
-    const head = Buffer.alloc(5);
-    head.writeUInt32LE(body.length, 0);
-    head.writeUInt8(op, 4);
     return new Promise((resolve, reject) => {
       this.queue.push({ resolve, reject, op, what });
-      this.proc.stdin.write(Buffer.concat([head, body]));
+      this.proc.stdin.write(encodeNetRequest(op, payload));
     });
   }
 
   private onData(chunk: Buffer): void {
-    this.buf = Buffer.concat([this.buf, chunk]);
-    while (this.buf.length >= 8) {
-      const status = this.buf.readUInt32LE(0);
-      const len = this.buf.readUInt32LE(4);
-      if (this.buf.length < 8 + len) return;
-      const text = this.buf.subarray(8, 8 + len).toString('utf8');
-      this.buf = this.buf.subarray(8 + len);
+    const { replies, rest } = decodeNetReplies(Buffer.concat([this.buf, chunk]));
+    this.buf = rest;
+    for (const { status, text } of replies) {
       const p = this.queue.shift();
       if (!p) continue;
       if (status === 0) p.resolve(text);
-      else if (p.op === Op.NFT || p.op === Op.NFT_JSON) p.reject(new AppError('INTERNAL', `nftables refused a batch: ${text.trim().split('\n')[0] ?? ''}`, { details: { commands: p.what, error: text } }));
+      else if (p.op === NetOp.NFT || p.op === NetOp.NFT_JSON) p.reject(new AppError('INTERNAL', `nftables refused a batch: ${text.trim().split('\n')[0] ?? ''}`, { details: { commands: p.what, error: text } }));
       else {
         const errnoName = errnoNames.get(status) ?? `errno ${status}`;
         p.reject(new AppError(errnoName === 'EEXIST' ? 'ALREADY_EXISTS' : 'INTERNAL', `${p.what}: ${text || errnoName}`, { details: { errnoName } }));
