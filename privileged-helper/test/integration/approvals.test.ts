@@ -5,9 +5,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { HelperClient } from '../../src/protocol/client.js';
 import type { ApprovalInfo } from '../../src/protocol/schema.js';
+import { useHelper } from './fixture.js';
 import { TestHelper } from './harness.js';
 
 const BUILD = fileURLToPath(new URL('../../native/build', import.meta.url));
@@ -40,14 +41,9 @@ async function waitingFor(c: HelperClient, sandbox: string): Promise<ApprovalInf
 describe.skipIf(!built)('approvals (seccomp user notification)', () => {
   let helper: TestHelper;
   let c: HelperClient;
-  beforeAll(async () => {
-    helper = await TestHelper.start();
-    c = await helper.client();
-  });
-  afterAll(async () => {
-    c?.close();
-    await helper?.destroy();
-    fs.rmSync(helper.env.AI_SANDBOX_STATE_ROOT!, { recursive: true, force: true });
+  useHelper((h, cl) => {
+    helper = h;
+    c = cl;
   });
 
   it('an ask on connect blocks until approved; a deny returns EPERM to the program', async () => {

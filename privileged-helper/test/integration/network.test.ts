@@ -13,6 +13,7 @@ import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HelperClient } from '../../src/protocol/client.js';
 import type { NetworkPolicyInput, SandboxInfo } from '../../src/protocol/schema.js';
+import { useHelper } from './fixture.js';
 import { TestHelper } from './harness.js';
 
 const PY = '/usr/bin/python3';
@@ -78,15 +79,9 @@ def tryconnect(host, port):
 `;
 
 describe('sandbox network', () => {
-  let helper: TestHelper;
   let client: HelperClient;
-  beforeAll(async () => {
-    helper = await TestHelper.start();
-    client = await helper.client();
-  });
-  afterAll(async () => {
-    client?.close();
-    await helper?.destroy();
+  useHelper((_helper, cl) => {
+    client = cl;
   });
 
   it('with no rule a sandbox has only lo; with --allow-port it gets eth0, an address and host.ai-sandbox.internal', async () => {

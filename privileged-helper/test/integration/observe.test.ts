@@ -2,9 +2,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Anomaly, ResourceSample } from '../../src/observe/rules.js';
 import type { HelperClient } from '../../src/protocol/client.js';
+import { useHelper } from './fixture.js';
 import { TestHelper } from './harness.js';
 
 const BUILD = fileURLToPath(new URL('../../native/build', import.meta.url));
@@ -32,14 +33,9 @@ async function watchUntil(c: HelperClient, sandbox: string, done: (a: Anomaly[],
 describe('resource and anomaly events', () => {
   let helper: TestHelper;
   let c: HelperClient;
-  beforeAll(async () => {
-    helper = await TestHelper.start();
-    c = await helper.client();
-  });
-  afterAll(async () => {
-    c?.close();
-    await helper?.destroy();
-    fs.rmSync(helper.env.AI_SANDBOX_STATE_ROOT!, { recursive: true, force: true });
+  useHelper((h, cl) => {
+    helper = h;
+    c = cl;
   });
 
   it('samples a running sandbox and raises memory-near-limit', async () => {

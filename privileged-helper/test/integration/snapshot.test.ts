@@ -4,9 +4,10 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { HelperClient } from '../../src/protocol/client.js';
-import { sleep, TestHelper } from './harness.js';
+import { useHelper } from './fixture.js';
+import { sleep, type TestHelper } from './harness.js';
 
 const FIXTURES = path.join(path.dirname(new URL(import.meta.url).pathname), 'fixtures');
 const PY = '/usr/bin/python3';
@@ -32,13 +33,9 @@ describe('checkpoint, restore and fork', () => {
   let client: HelperClient;
   const snapshotsDir = () => path.join(helper.env.AI_SANDBOX_STATE_ROOT!, 'snapshots');
 
-  beforeAll(async () => {
-    helper = await TestHelper.start();
-    client = await helper.client();
-  });
-  afterAll(async () => {
-    client?.close();
-    await helper?.destroy();
+  useHelper((h, cl) => {
+    helper = h;
+    client = cl;
   });
 
   const startCounter = async (name: string) => {
