@@ -15,10 +15,25 @@ export interface Criu {
   version: string;
 }
 
+/** `criu --version` of a binary, remembered while the file is unchanged (it costs ~25 ms of blocking spawn). */
+let known: { key: string; version: string | null } | null = null;
+
+function versionOf(binary: string): string | null {
+  let key: string;
+  try {
+    const st = fs.statSync(binary);
+    key = `${binary}:${st.ino}:${st.size}:${st.mtimeMs}`;
+  } catch {
+    return null;
+  }
+  if (known?.key !== key) known = { key, version: criuVersion(binary) };
+  return known.version;
+}
+
 /** The CRIU we use, or an UNSUPPORTED error that says how to get it. */
 export function requireCriu(): Criu {
   const binary = findCriu();
-  const version = binary ? criuVersion(binary) : null;
+  const version = binary ? versionOf(binary) : null;
   const [major = 0, minor = 0] = (version ?? '0').split('.').map(Number);
   if (!binary || !version || major < 4 || (major === 4 && minor < 2)) {
     throw new AppError('UNSUPPORTED', `snapshots need CRIU 4.2 or newer${version ? ` (found ${version})` : ''}: run \`npm run setup\`, which builds it from Debian's source into /opt/ai-sandbox/criu`);
