@@ -28,7 +28,11 @@ export async function connectDaemon(): Promise<Session> {
     if (err instanceof AppError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EACCES') throw new AppError('PERMISSION_DENIED', `cannot open ${path}: run as root or join the ai-sandbox group (sudo usermod -aG ai-sandbox $USER, then log in again)`);
-    throw new AppError('HELPER_UNAVAILABLE', `no helper is running at ${path}: start one with \`sudo ai-sandbox helper\` (or \`npm start\`)`);
+    if (code === 'ENOENT' || code === 'ECONNREFUSED') {
+      throw new AppError('HELPER_UNAVAILABLE', `no helper is running at ${path} (${code}): start one with \`sudo ai-sandbox helper\` (or \`npm start\`)`, { details: { noHelper: true } });
+    }
+    // anything else (a reset, a full listen backlog, a hello that never came) is not "no helper": say what it was
+    throw new AppError('HELPER_UNAVAILABLE', `cannot talk to the helper at ${path}: ${code ?? (err as Error).message}; \`ai-sandbox doctor\` checks it`);
   }
 }
 
@@ -36,7 +40,8 @@ export async function connectOrEmbed(): Promise<Session> {
   try {
     return await connectDaemon();
   } catch (err) {
-    if (!(err instanceof AppError) || err.code !== 'HELPER_UNAVAILABLE' || process.getuid?.() !== 0) throw err;
+    // embed only when no helper is there at all, never beside one that is merely unreachable
+    if (!(err instanceof AppError) || err.details?.noHelper !== true || process.getuid?.() !== 0) throw err;
   }
   const helper = await Helper.start(embeddedConfig());
   const [clientSide, helperSide] = duplexPair();
