@@ -31,7 +31,7 @@ export async function connectDaemon(): Promise<Session> {
     if (code === 'ENOENT' || code === 'ECONNREFUSED') {
       throw new AppError('HELPER_UNAVAILABLE', `no helper is running at ${path} (${code}): start one with \`sudo ai-sandbox helper\` (or \`npm start\`)`, { details: { noHelper: true } });
     }
-    // anything else (a reset, a full listen backlog, a hello that never came) is not "no helper": say what it was
+    // anything else (a reset, a full listen backlog) is not "no helper": say what it was
     throw new AppError('HELPER_UNAVAILABLE', `cannot talk to the helper at ${path}: ${code ?? (err as Error).message}; \`ai-sandbox doctor\` checks it`);
   }
 }

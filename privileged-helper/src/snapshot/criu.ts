@@ -15,10 +15,13 @@ export interface Criu {
   version: string;
 }
 
-/** `criu --version` of a binary, remembered while the file is unchanged (it costs ~25 ms of blocking spawn). */
-let known: { key: string; version: string | null } | null = null;
+/**
+ * `criu --version` of a binary, remembered while the file is unchanged (it costs ~25 ms of blocking
+ * spawn). A failure is not remembered: the next call asks again.
+ */
+let known: { key: string; version: string } | null = null;
 
-function versionOf(binary: string): string | null {
+export function versionOf(binary: string): string | null {
   let key: string;
   try {
     const st = fs.statSync(binary);
@@ -26,8 +29,10 @@ function versionOf(binary: string): string | null {
   } catch {
     return null;
   }
-  if (known?.key !== key) known = { key, version: criuVersion(binary) };
-  return known.version;
+  if (known?.key === key) return known.version;
+  const version = criuVersion(binary);
+  known = version ? { key, version } : null;
+  return version;
 }
 
 /** The CRIU we use, or an UNSUPPORTED error that says how to get it. */
