@@ -56,6 +56,40 @@ async function logProfile(ctx: BenchContext, what: string, cdp: import('@playwri
     byName.set(k, (byName.get(k) ?? 0) + (self.get(n.id) ?? 0));
   }
   for (const [k, us] of [...byName].sort((a, b) => b[1] - a[1]).slice(0, 25)) ctx.log(`profile ${what}: ${(us / 1000).toFixed(0)} ms ${k}`);
+  // busy stretches (no idle sample for > 40 ms): what ran in each, by inclusive time of named frames
+  const parent = new Map<number, number>();
+  for (const n of p.nodes as Array<{ id: number; children?: number[] }>) for (const c of n.children ?? []) parent.set(c, n.id);
+  const node = new Map(p.nodes.map((n) => [n.id, n]));
+  const label = (id: number) => {
+    const n = node.get(id)!;
+    return `${n.callFrame.functionName || '(anon)'} ${n.callFrame.url.split('/').pop()}:${n.callFrame.lineNumber}`;
+  };
+  let t = 0;
+  let start = -1;
+  let incl = new Map<string, number>();
+  p.samples.forEach((id, i) => {
+    const dt = p.timeDeltas[i] ?? 0;
+    t += dt;
+    const idle = node.get(id)?.callFrame.functionName === '(idle)';
+    if (!idle) {
+      if (start < 0) start = t;
+      const seen = new Set<string>();
+      for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+        const k = label(cur);
+        if (seen.has(k)) continue;
+        incl.set(k, (incl.get(k) ?? 0) + dt);
+        seen.add(k);
+      }
+    }
+    if ((idle || i === p.samples.length - 1) && start >= 0) {
+      if (t - start > 40_000) {
+        const top = [...incl].sort((a, b) => b[1] - a[1]).slice(0, 40).map(([k, us]) => `${(us / 1000).toFixed(0)}ms ${k}`);
+        ctx.log(`profile ${what}: busy ${((t - start) / 1000).toFixed(0)} ms at ${(start / 1000).toFixed(0)} ms: ${top.join(' | ')}`);
+      }
+      start = -1;
+      incl = new Map();
+    }
+  });
 }
 
 export async function run(ctx: BenchContext): Promise<BenchResult> {

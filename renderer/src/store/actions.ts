@@ -4,6 +4,7 @@
  * store under the place they happened (`errors[where]`), in the helper's words.
  */
 import { fromBase64, type AppClient } from '../api/client';
+import { clockTime } from '../format';
 import { useStore } from './index';
 import type { RunState } from './types';
 
@@ -202,7 +203,7 @@ export async function refreshTravel(): Promise<void> {
 }
 
 export async function checkpoint(name: string): Promise<void> {
-  const snap = await attempt('snapshots', () => api().call('snapshot.checkpoint', { name, leaveRunning: true, label: `from the app at ${new Date().toLocaleTimeString()}` }));
+  const snap = await attempt('snapshots', () => api().call('snapshot.checkpoint', { name, leaveRunning: true, label: `from the app at ${clockTime(new Date())}` }));
   await refreshTravel();
   if (snap) await selectSnapshot(snap.id);
 }

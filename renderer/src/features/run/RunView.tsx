@@ -1,15 +1,11 @@
 /** Run: history on the left, the workflow with live step status, the selected step's output and charts. */
 import { useEffect, useState } from 'react';
+import { clockTime, fmtMs } from '../../format';
 import { useStore } from '../../store';
 import { cancelRun, openRun, refreshRuns, startRun } from '../../store/actions';
 import { WorkflowCanvas } from '../workflow/WorkflowCanvas';
 import { MiniChart } from './MiniChart';
 import { OutputPane } from './OutputPane';
-
-export function fmtMs(ms: number | null): string {
-  if (ms === null) return '';
-  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
-}
 
 export function RunView() {
   const runs = useStore((s) => s.runs);
@@ -59,7 +55,7 @@ export function RunView() {
                   <span className={`st-${r.status}`}>●</span> {r.id} {r.workflow} {r.replayOf ? `(replay from ${r.replayOf.from})` : ''}
                   <br />
                   <small>
-                    {new Date(r.createdAt).toLocaleTimeString()} · {r.status}
+                    {clockTime(r.createdAt)} · {r.status}
                   </small>
                 </button>
               </li>

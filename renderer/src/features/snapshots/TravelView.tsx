@@ -4,12 +4,12 @@
  * replay from a step with edited input, or compare two side by side.
  */
 import { useEffect, useState } from 'react';
+import { clockTime, fmtMs } from '../../format';
 import { useStore } from '../../store';
 import type { RunState } from '../../store/types';
 import { api, checkpoint, forkSnapshot, refreshRuns, refreshTravel, replay, restoreSnapshot, selectSnapshot } from '../../store/actions';
 import { parseEnv } from '../workflow/StepPanel';
 import { SandboxTerminal } from '../terminal/SandboxTerminal';
-import { fmtMs } from '../run/RunView';
 
 function mib(b: number): string {
   return `${(b / 1048576).toFixed(1)} MiB`;
@@ -50,7 +50,7 @@ export function TravelView() {
                 <b>{s.id}</b> of {s.sandbox}
                 <br />
                 <small>
-                  {new Date(s.createdAt).toLocaleTimeString()} · {mib(s.memoryBytes)} · {s.processes} proc{s.label ? ` · ${s.label}` : ''}
+                  {clockTime(s.createdAt)} · {mib(s.memoryBytes)} · {s.processes} proc{s.label ? ` · ${s.label}` : ''}
                 </small>
               </button>
             ))}
