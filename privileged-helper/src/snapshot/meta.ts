@@ -32,7 +32,8 @@ export const snapshotMetaSchema = z
     memoryBytes: z.number().int().min(0),
     sizes: z.object({ images: z.number().int(), upper: z.number().int(), total: z.number().int() }).strict(),
     files: z.record(z.string(), z.object({ size: z.number().int().min(0), sha256: z.string().regex(/^[0-9a-f]{64}$/) }).strict()),
-    timings: z.object({ dumpMs: z.number(), archiveMs: z.number() }).strict(),
+    /** where the checkpoint's time went (prepareMs and commitMs since 2026-12: optional for older ones) */
+    timings: z.object({ prepareMs: z.number().optional(), dumpMs: z.number(), archiveMs: z.number(), commitMs: z.number().optional() }).strict(),
   })
   .strict();
 export type SnapshotMeta = z.infer<typeof snapshotMetaSchema>;

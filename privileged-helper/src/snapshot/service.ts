@@ -66,6 +66,7 @@ export class SnapshotService {
     if (sb.networkInfo) {
       throw new AppError('UNSUPPORTED', `cannot checkpoint sandbox "${name}": a sandbox with network rules cannot be checkpointed yet (its veth, address and proxy cannot be carried into a restore)`);
     }
+    const tStart = performance.now();
     await ensureRunDir();
     const id = this.store.newId();
     const dir = this.store.stage(id);
@@ -92,6 +93,7 @@ export class SnapshotService {
       const archiveMs = performance.now() - t1;
       if (stopped) continueTree(sb);
       stopped = false;
+      const t2 = performance.now();
       const meta = await this.store.commit({
         version: 1,
         id,
@@ -107,8 +109,8 @@ export class SnapshotService {
         netKey: NET_KEY,
         processes,
         memoryBytes: imagesMemory(path.join(dir, 'img')),
-        timings: { dumpMs: round(dumpMs), archiveMs: round(archiveMs) },
-      });
+        timings: { prepareMs: round(t0 - tStart), dumpMs: round(dumpMs), archiveMs: round(archiveMs) },
+      }, (full) => (full.timings.commitMs = round(performance.now() - t2)));
       sb.restoredFrom = id;
       return infoOf(meta);
     } catch (err) {

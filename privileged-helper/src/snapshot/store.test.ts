@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -67,6 +68,18 @@ describe('SnapshotStore', () => {
     fs.writeFileSync(path.join(s.dir(parent.id), 'meta.json'), '{"version":1');
     expect(() => s.get(parent.id)).toThrow(/meta.json cannot be read/);
     expect(() => s.get('s-zzz')).toThrow(/no snapshot s-zzz/);
+  });
+
+  it('checksums a file of several read chunks whole: a flipped byte past the first MiB is caught', async () => {
+    const s = store();
+    const bytes = (5 << 20) / 2; // 2.5 MiB: two full chunks and a partial one
+    const m = await make(s, { bytes });
+    const data = Buffer.alloc(bytes, 7);
+    expect(m.files['img/pages-1.img']).toEqual({ size: bytes, sha256: createHash('sha256').update(data).digest('hex') });
+    const f = path.join(s.dir(m.id), 'img', 'pages-1.img');
+    data[bytes - 3] = 8;
+    fs.writeFileSync(f, data);
+    await expect(s.verify(m.id)).rejects.toThrow(/img\/pages-1.img does not match its checksum/);
   });
 
   it('hashes an untouched snapshot once, and again after any change, even one that keeps size and mtime', async () => {

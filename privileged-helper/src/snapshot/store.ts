@@ -40,7 +40,8 @@ export class SnapshotStore {
   }
 
   /** Checksum every file of a staged snapshot, write its metadata, and publish it. */
-  async commit(meta: Omit<SnapshotMeta, 'files' | 'sizes'>): Promise<SnapshotMeta> {
+  /** `finish`: a last change to the meta before it is written (the checkpoint notes how long this took). */
+  async commit(meta: Omit<SnapshotMeta, 'files' | 'sizes'>, finish?: (full: SnapshotMeta) => void): Promise<SnapshotMeta> {
     const dir = path.join(this.root, `.tmp-${meta.id}`);
     const files: SnapshotMeta['files'] = {};
     let images = 0;
@@ -52,6 +53,7 @@ export class SnapshotStore {
       else upper += size;
     }
     const full: SnapshotMeta = { ...meta, files, sizes: { images, upper, total: images + upper } };
+    finish?.(full);
     fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify(full, null, 2));
     fs.renameSync(dir, path.join(this.root, meta.id));
     const sig = this.signature(meta.id, full);
@@ -182,17 +184,30 @@ function listFiles(dir: string, rel = ''): string[] {
   return out.sort();
 }
 
-function hashFile(file: string): Promise<{ size: number; sha256: string }> {
-  return new Promise((resolve, reject) => {
-    const h = createHash('sha256');
-    let size = 0;
-    fs.createReadStream(file)
-      .on('data', (c: string | Buffer) => {
-        const b = typeof c === 'string' ? Buffer.from(c) : c;
-        size += b.length;
-        h.update(b);
-      })
-      .on('error', reject)
-      .on('end', () => resolve({ size, sha256: h.digest('hex') }));
-  });
+const HASH_CHUNK = 1 << 20;
+let hashBuffer: Buffer | null = null;
+
+/**
+ * Size and sha256 of a file, read through one reused buffer: fresh buffers cost page faults, which are
+ * hypercalls on a PVM host (a checkpoint's 3 MB of CRIU images: 14 ms with readFileSync, 2.5 ms this
+ * way). Each chunk is read and hashed in one synchronous step, so callers never see another's data in
+ * the shared buffer; between chunks the event loop runs, so a 100 MB image does not stall the helper.
+ */
+async function hashFile(file: string): Promise<{ size: number; sha256: string }> {
+  const buf = (hashBuffer ??= Buffer.allocUnsafe(HASH_CHUNK));
+  const h = createHash('sha256');
+  const fd = fs.openSync(file, 'r');
+  let size = 0;
+  try {
+    for (;;) {
+      const n = fs.readSync(fd, buf, 0, HASH_CHUNK, null);
+      if (n === 0) break;
+      h.update(buf.subarray(0, n));
+      size += n;
+      if (n === HASH_CHUNK) await new Promise((r) => setImmediate(r));
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return { size, sha256: h.digest('hex') };
 }
