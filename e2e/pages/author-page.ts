@@ -15,6 +15,11 @@ export class AuthorPage extends AppPage {
     return this.page.getByTestId(`step-${name}`);
   }
 
+  /** the steps the minimap draws (one rectangle per step once React Flow has measured them) */
+  get minimapSteps(): Locator {
+    return this.canvas.locator('.react-flow__minimap .react-flow__minimap-node');
+  }
+
   async newWorkflow(file: string): Promise<void> {
     await this.view('Author');
     await this.page.locator('input[name="file-path"]').fill(file);

@@ -4,7 +4,7 @@
  * by dragging from a step's right handle to another's left handle.
  */
 import { Background, Controls, MiniMap, ReactFlow, applyNodeChanges, useReactFlow, useStore as useFlowStore, type Connection, type Edge, type EdgeChange, type NodeChange } from '@xyflow/react';
-import { useCallback, useMemo, useRef, type DragEvent } from 'react';
+import { useCallback, useMemo, useRef, useState, type DragEvent } from 'react';
 import { useStore } from '../../store';
 import type { StepState } from '../../store/types';
 import { nodeTypes, type StepFlowNode } from './StepNode';
@@ -77,6 +77,10 @@ export function WorkflowCanvas(props: CanvasProps) {
     return out;
   }, [graph, problems, props.steps, props.selected, props.tick]);
 
+  // the sizes React Flow measured, handed back with the nodes: without them (controlled nodes) the
+  // minimap draws no step at all
+  const [measured, setMeasured] = useState<Record<string, { width: number; height: number }>>({});
+
   // unchanged steps keep their node object: React Flow then re-renders only the step that moved
   const cache = useRef(new Map<string, StepFlowNode>());
   const nodes = useMemo<StepFlowNode[]>(() => {
@@ -85,14 +89,18 @@ export function WorkflowCanvas(props: CanvasProps) {
       const position = positions[s.name] ?? ORIGIN;
       const data = dataByName.get(s.name)!;
       const selected = props.selected === s.name;
+      const size = measured[s.name];
       const old = cache.current.get(s.name);
-      const node = old && old.position === position && old.data === data && old.selected === selected ? old : { id: s.name, type: 'step' as const, position, selected, data };
+      const node =
+        old && old.position === position && old.data === data && old.selected === selected && old.measured === size
+          ? old
+          : { id: s.name, type: 'step' as const, position, selected, data, ...(size ? { measured: size } : {}) };
       next.set(s.name, node);
       return node;
     });
     cache.current = next;
     return list;
-  }, [graph, positions, dataByName, props.selected]);
+  }, [graph, positions, dataByName, props.selected, measured]);
 
   const edges = useMemo<Edge[]>(
     () => graph.steps.flatMap((s) => s.needs.filter((n) => graph.steps.some((o) => o.name === n)).map((n) => ({ id: `${n}->${s.name}`, source: n, target: s.name, animated: false }))),
@@ -102,10 +110,15 @@ export function WorkflowCanvas(props: CanvasProps) {
   const onNodesChange = useCallback(
     (changes: NodeChange<StepFlowNode>[]) => {
       const next = applyNodeChanges(changes, nodes);
+      const sizes: Record<string, { width: number; height: number }> = {};
       for (const c of changes) {
+        if (c.type === 'dimensions' && c.dimensions) sizes[c.id] = c.dimensions;
         if (c.type === 'position' && c.position) setPosition(c.id, next.find((n) => n.id === c.id)!.position);
         if (c.type === 'select' && c.selected) props.onSelect(c.id);
         if (c.type === 'remove' && props.editable) props.onDelete?.(c.id);
+      }
+      if (Object.keys(sizes).length) {
+        setMeasured((m) => (Object.entries(sizes).every(([id, d]) => m[id]?.width === d.width && m[id]?.height === d.height) ? m : { ...m, ...sizes }));
       }
     },
     [nodes, setPosition, props],
