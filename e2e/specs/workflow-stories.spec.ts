@@ -37,6 +37,9 @@ test('I author a 3-step workflow by dragging steps and connecting them, save it,
   await author.connect('step-1', 'step-2');
   await author.connect('step-2', 'step-3');
   await expect(author.minimapSteps).toHaveCount(3);
+  // laid out again now that the needs exist: one column per depth, as a user tidies up after connecting
+  await author.page.getByRole('button', { name: 'Auto-layout' }).click();
+  await expect.poll(async () => ((await author.node('step-3').boundingBox())?.x ?? 0) > ((await author.node('step-1').boundingBox())?.x ?? 0)).toBe(true);
 
   await author.select('step-1');
   await author.setField('run', 'for i in 1 2 3 4 5 6; do echo "tick $i"; sleep 0.5; done');
