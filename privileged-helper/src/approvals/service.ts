@@ -86,7 +86,8 @@ export class ApprovalService {
   private async ensure(): Promise<void> {
     if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) return;
     if (!fs.existsSync(this.binary)) throw new AppError('UNSUPPORTED', `approvals need the supervisor (${this.binary}): run \`npm run setup\``);
-    const proc = spawn(this.binary, ['--socket', this.socketPath], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // its own session (a Ctrl-C at the helper's terminal is the helper's to handle); ends on EOF on stdin
+    const proc = spawn(this.binary, ['--socket', this.socketPath], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     this.proc = proc;
     proc.stdin.on('error', () => {});
     proc.stderr.on('data', (d: Buffer) => {

@@ -112,19 +112,33 @@ export class Helper {
   }
 
   /** Stop every sandbox, the launcher, and the socket; remove this instance's files. */
+  /**
+   * Every step runs even when an earlier one fails (a stop that gave up halfway would leave the
+   * launcher and its sandboxes running, and the process alive); the first failure is thrown at the end.
+   */
   async stop(): Promise<void> {
+    const failures: unknown[] = [];
+    const step = async (what: () => unknown): Promise<void> => {
+      try {
+        await what();
+      } catch (err) {
+        failures.push(err);
+      }
+    };
     this.server?.close();
     if (this.config.socketPath) fs.rmSync(this.config.socketPath, { force: true });
     this.services.observe.stop();
-    await this.services.workflows.shutdown();
-    await this.services.manager.shutdown();
-    await this.services.network.shutdown();
-    await this.services.traces.shutdown();
-    await this.services.approvals.shutdown();
-    await this.launcher.stop();
-    // The launcher unmounted the sandboxes; its own base/sb tmpfs go through the same path a dead
-    // instance's do, so an orderly stop and a crash leave the same (nothing).
-    await reconcile(this.config, { includeSelf: true });
+    await step(() => this.services.workflows.shutdown());
+    await step(() => this.services.manager.shutdown());
+    await step(() => this.services.network.shutdown());
+    await step(() => this.services.traces.shutdown());
+    await step(() => this.services.approvals.shutdown());
+    await step(() => this.launcher.stop());
+    // The launcher unmounted the sandboxes; its own base/sb tmpfs (and any network slot the network
+    // service could not remove) go through the same path a dead instance's do, so an orderly stop and a
+    // crash leave the same (nothing).
+    await step(() => reconcile(this.config, { includeSelf: true }));
+    if (failures.length) throw failures[0];
   }
 }
 

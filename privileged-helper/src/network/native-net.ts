@@ -83,7 +83,9 @@ export class NativeNet implements Nft, SlotOps {
     if (!fs.existsSync(binary)) {
       throw new AppError('KERNEL_FEATURE_MISSING', `${binary} is not built (it needs libnftables-dev): run \`npm run setup\``);
     }
-    return new NativeNet(spawn(binary, [], { stdio: ['pipe', 'pipe', 'inherit'] }));
+    // Its own session, like the launcher's: a Ctrl-C at the helper's terminal must not kill it before
+    // the helper's orderly stop has asked it to remove the network slots. It ends on EOF on stdin.
+    return new NativeNet(spawn(binary, [], { stdio: ['pipe', 'pipe', 'inherit'], detached: true }));
   }
 
   run(commands: string): Promise<string> {

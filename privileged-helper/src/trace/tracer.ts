@@ -107,7 +107,8 @@ export class Tracer {
   log = '';
 
   constructor(binary: string, opts: { pollMs?: number } = {}) {
-    this.proc = spawn(binary, opts.pollMs ? ['--poll-ms', String(opts.pollMs)] : [], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // its own session (a Ctrl-C at the helper's terminal is the helper's to handle); ends on EOF on stdin
+    this.proc = spawn(binary, opts.pollMs ? ['--poll-ms', String(opts.pollMs)] : [], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     this.proc.stdout.on('data', (chunk: Buffer) => this.onData(chunk));
     this.proc.stderr.on('data', (d: Buffer) => {
       this.log = (this.log + d.toString()).slice(-4000);

@@ -85,8 +85,9 @@ export class TestHelper {
     return h;
   }
 
-  async startProcess(): Promise<void> {
-    this.proc = spawn(process.execPath, [CLI, 'helper'], { env: this.env, stdio: ['ignore', 'ignore', 'pipe'] });
+  /** `ownGroup`: in a process group of its own, as in a terminal of its own (see interruptGroup) */
+  async startProcess(opts: { ownGroup?: boolean } = {}): Promise<void> {
+    this.proc = spawn(process.execPath, [CLI, 'helper'], { env: this.env, stdio: ['ignore', 'ignore', 'pipe'], detached: !!opts.ownGroup });
     this.proc.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
     const deadline = Date.now() + 20_000;
     for (;;) {
@@ -106,6 +107,14 @@ export class TestHelper {
   }
 
   /** SIGKILL the helper process alone (its launcher notices and cleans up, or the next helper does). */
+  /** A Ctrl-C at the helper's terminal: SIGINT to its whole process group (startProcess({ ownGroup })). */
+  async interruptGroup(timeoutMs = 20_000): Promise<{ code: number | null; signal: string | null } | 'still running'> {
+    const p = this.proc!;
+    const exited = new Promise<{ code: number | null; signal: string | null }>((r) => p.once('exit', (code, signal) => r({ code, signal })));
+    process.kill(-p.pid!, 'SIGINT');
+    return Promise.race([exited, sleep(timeoutMs).then(() => 'still running' as const)]);
+  }
+
   async kill9(): Promise<void> {
     const p = this.proc!;
     const exited = new Promise((r) => p.once('exit', r));

@@ -1,6 +1,7 @@
 /**
  * Nothing outlives a sandbox: 300 sandboxes that end every way (exit, kill, OOM, timeout) leave no mount,
- * cgroup, process or tmpfs; and neither does a helper killed with -9 in the middle, once a new one starts.
+ * cgroup, process or tmpfs; neither does a helper killed with -9 in the middle, once a new one starts; and
+ * a Ctrl-C at the helper's terminal stops it in order, leaving nothing at all.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HelperClient } from '../../src/protocol/client.js';
@@ -81,4 +82,33 @@ describe('no leaks', () => {
     expect((await fresh.call('sandbox.list', {})).sandboxes).toEqual([]);
     fresh.close();
   }, 120_000);
+
+  it("a Ctrl-C at the helper's terminal (SIGINT to its process group) stops it in order and leaves nothing", async () => {
+    const own = new TestHelper();
+    try {
+      await own.startProcess({ ownGroup: true });
+      // the network pool has made its slots (namespaces bind-mounted under the instance's net/)
+      for (const deadline = Date.now() + 10_000; !own.census().mounts.some((m) => m.includes('/net/')); ) {
+        if (Date.now() > deadline) throw new Error(`the network pool made no slot: ${own.stderr}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const client = await own.client();
+      await client.call('sandbox.create', { spec: { name: 'plain', command: ['sleep', '1000'] }, attach: false, autoRemove: false });
+      await client.call('sandbox.create', { spec: { name: 'networked', command: ['sleep', '1000'], network: { allowPorts: [{ port: 443 }] } }, attach: false, autoRemove: false });
+      client.close();
+      // the terminal's SIGINT reaches every process of the group: before the fix the network process died
+      // with it, the helper's stop failed (EBUSY on a still-mounted namespace) and the helper never exited
+      expect(await own.interruptGroup()).toEqual({ code: 0, signal: null });
+      expect(own.stderr).not.toMatch(/EBUSY|failed|error/i);
+      const census = own.census();
+      expect(census.processes).toEqual([]);
+      expect(census.cgroups).toEqual([]);
+      expect(census.mounts).toEqual([]);
+      const net = await own.netCensus();
+      expect(net.veths).toEqual([]);
+      expect(net.table).toBe(false);
+    } finally {
+      await own.destroy();
+    }
+  }, 60_000);
 });
