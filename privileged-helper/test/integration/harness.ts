@@ -34,6 +34,8 @@ export class TestHelper {
   readonly cgroupParent: string;
   readonly socket: string;
   stderr = '';
+  /** set while a test stops or kills the helper on purpose */
+  private ending = false;
 
   constructor(readonly tag = `t${process.pid}-${seq++}`) {
     this.runRoot = `/run/ai-sandbox-test-${tag}`;
@@ -89,6 +91,13 @@ export class TestHelper {
   async startProcess(opts: { ownGroup?: boolean } = {}): Promise<void> {
     this.proc = spawn(process.execPath, [CLI, 'helper'], { env: this.env, stdio: ['ignore', 'ignore', 'pipe'], detached: !!opts.ownGroup });
     this.proc.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
+    // a helper that dies under a test says so, with its last words (the test itself only sees a closed socket)
+    this.ending = false;
+    const proc = this.proc;
+    proc.once('exit', (code, signal) => {
+      if (this.ending || this.proc !== proc) return;
+      process.stderr.write(`\n[TestHelper ${this.tag}] the helper exited unexpectedly (${signal ?? `code ${code}`}); its stderr ends:\n${this.stderr.split('\n').slice(-30).join('\n')}\n`);
+    });
     const deadline = Date.now() + 20_000;
     for (;;) {
       if (this.proc.exitCode !== null) throw new Error(`helper exited ${this.proc.exitCode}: ${this.stderr}`);
@@ -110,6 +119,7 @@ export class TestHelper {
   /** A Ctrl-C at the helper's terminal: SIGINT to its whole process group (startProcess({ ownGroup })). */
   async interruptGroup(timeoutMs = 20_000): Promise<{ code: number | null; signal: string | null } | 'still running'> {
     const p = this.proc!;
+    this.ending = true;
     const exited = new Promise<{ code: number | null; signal: string | null }>((r) => p.once('exit', (code, signal) => r({ code, signal })));
     process.kill(-p.pid!, 'SIGINT');
     return Promise.race([exited, sleep(timeoutMs).then(() => 'still running' as const)]);
@@ -117,6 +127,7 @@ export class TestHelper {
 
   async kill9(): Promise<void> {
     const p = this.proc!;
+    this.ending = true;
     const exited = new Promise((r) => p.once('exit', r));
     p.kill('SIGKILL');
     await exited;
@@ -124,6 +135,7 @@ export class TestHelper {
 
   async stop(): Promise<void> {
     const p = this.proc;
+    this.ending = true;
     if (p && p.exitCode === null && p.signalCode === null) {
       const exited = new Promise((r) => p.once('exit', r));
       p.kill('SIGTERM');
