@@ -65,19 +65,15 @@ static unsigned char *out;
 static size_t out_len, out_cap, out_off;
 static size_t events_hdr = (size_t)-1; /* offset of the open EVENTS frame's header, or -1 */
 
+/* Only grows: offsets into `out` that a caller holds while it builds a frame (frame_begin's, the
+ * counters' count) stay valid. Compacting here once moved the bytes under such an offset: a frame
+ * whose length field was written at the old place reached the helper with a wrong length, and the
+ * helper waited forever for the rest (seen under a 1M-event flood, when a partial write had left
+ * out_off > 0). flush_some compacts, between frames. */
 static void out_reserve(size_t n)
 {
 	if (out_len + n <= out_cap)
 		return;
-	if (out_off > 0) {
-		memmove(out, out + out_off, out_len - out_off);
-		out_len -= out_off;
-		if (events_hdr != (size_t)-1)
-			events_hdr -= out_off;
-		out_off = 0;
-		if (out_len + n <= out_cap)
-			return;
-	}
 	size_t cap = out_cap ? out_cap : 1 << 20;
 	while (out_len + n > cap)
 		cap *= 2;
@@ -131,12 +127,18 @@ static int flush_some(void)
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN)
-				return 0;
+				break;
 			return -1;
 		}
 		out_off += (size_t)n;
 	}
-	out_off = out_len = 0;
+	if (out_off == out_len) {
+		out_off = out_len = 0;
+	} else if (out_off >= out_len - out_off) { /* more sent than left: moving the rest is cheap */
+		memmove(out, out + out_off, out_len - out_off);
+		out_len -= out_off;
+		out_off = 0;
+	}
 	return 0;
 }
 
