@@ -193,7 +193,16 @@ export class Tracer {
   }
 
   private onData(chunk: Buffer): void {
-    for (const f of this.decoder.push(chunk)) {
+    let frames: ReturnType<TracerFrameDecoder['push']>;
+    try {
+      frames = this.decoder.push(chunk);
+    } catch (err) {
+      // a tracer that breaks its protocol is ended (its exit rejects what waits on it), never the helper
+      process.stderr.write(`ai-sandbox helper: ${(err as Error).message}: ending the tracer\n`);
+      this.proc.kill('SIGKILL');
+      return;
+    }
+    for (const f of frames) {
       if (f.type === EV_EVENTS) this.dispatchRecords(f.body);
       else if (f.type === EV_COUNTERS) {
         const all = decodeCounters(f.body);
