@@ -111,9 +111,9 @@ export class Helper {
     }
   }
 
-  /** Stop every sandbox, the launcher, and the socket; remove this instance's files. */
   /**
-   * Every step runs even when an earlier one fails (a stop that gave up halfway would leave the
+   * Stop every sandbox, the launcher, and the socket; remove this instance's files. Every step runs
+   * even when an earlier one fails (a stop that gave up halfway would leave the
    * launcher and its sandboxes running, and the process alive); the first failure is thrown at the end.
    */
   async stop(): Promise<void> {

@@ -93,7 +93,6 @@ export class SnapshotService {
       const archiveMs = performance.now() - t1;
       if (stopped) continueTree(sb);
       stopped = false;
-      const t2 = performance.now();
       const meta = await this.store.commit({
         version: 1,
         id,
@@ -110,7 +109,7 @@ export class SnapshotService {
         processes,
         memoryBytes: imagesMemory(path.join(dir, 'img')),
         timings: { prepareMs: round(t0 - tStart), dumpMs: round(dumpMs), archiveMs: round(archiveMs) },
-      }, (full) => (full.timings.commitMs = round(performance.now() - t2)));
+      });
       sb.restoredFrom = id;
       return infoOf(meta);
     } catch (err) {

@@ -44,6 +44,7 @@ describe('SnapshotStore', () => {
     const s = store();
     const m = await make(s, { bytes: 4096 });
     expect(m.sizes).toEqual({ images: 4096, upper: 11, total: 4107 });
+    expect(m.timings).toEqual({ dumpMs: 1, archiveMs: 1, commitMs: expect.any(Number) });
     expect(Object.keys(m.files)).toEqual(['img/pages-1.img', 'upper.tar']);
     expect(s.listInfo().map((i) => i.id)).toEqual([m.id]);
     const staged = s.stage('s-00000000ff');

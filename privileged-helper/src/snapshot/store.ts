@@ -39,9 +39,9 @@ export class SnapshotStore {
     fs.rmSync(path.join(this.root, `.tmp-${id}`), { recursive: true, force: true });
   }
 
-  /** Checksum every file of a staged snapshot, write its metadata, and publish it. */
-  /** `finish`: a last change to the meta before it is written (the checkpoint notes how long this took). */
-  async commit(meta: Omit<SnapshotMeta, 'files' | 'sizes'>, finish?: (full: SnapshotMeta) => void): Promise<SnapshotMeta> {
+  /** Checksum every file of a staged snapshot, write its metadata (with how long that took), and publish it. */
+  async commit(meta: Omit<SnapshotMeta, 'files' | 'sizes'>): Promise<SnapshotMeta> {
+    const t0 = performance.now();
     const dir = path.join(this.root, `.tmp-${meta.id}`);
     const files: SnapshotMeta['files'] = {};
     let images = 0;
@@ -52,8 +52,8 @@ export class SnapshotStore {
       if (rel.startsWith('img/')) images += size;
       else upper += size;
     }
-    const full: SnapshotMeta = { ...meta, files, sizes: { images, upper, total: images + upper } };
-    finish?.(full);
+    const commitMs = Math.round((performance.now() - t0) * 100) / 100;
+    const full: SnapshotMeta = { ...meta, files, sizes: { images, upper, total: images + upper }, timings: { ...meta.timings, commitMs } };
     fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify(full, null, 2));
     fs.renameSync(dir, path.join(this.root, meta.id));
     const sig = this.signature(meta.id, full);

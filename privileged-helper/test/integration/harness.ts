@@ -115,7 +115,6 @@ export class TestHelper {
     return runCli(args, { ...opts, env: { ...this.env, ...opts.env } });
   }
 
-  /** SIGKILL the helper process alone (its launcher notices and cleans up, or the next helper does). */
   /** A Ctrl-C at the helper's terminal: SIGINT to its whole process group (startProcess({ ownGroup })). */
   async interruptGroup(timeoutMs = 20_000): Promise<{ code: number | null; signal: string | null } | 'still running'> {
     const p = this.proc!;
@@ -125,6 +124,7 @@ export class TestHelper {
     return Promise.race([exited, sleep(timeoutMs).then(() => 'still running' as const)]);
   }
 
+  /** SIGKILL the helper process alone (its launcher notices and cleans up, or the next helper does). */
   async kill9(): Promise<void> {
     const p = this.proc!;
     this.ending = true;
