@@ -18,7 +18,8 @@ import { startDns } from './dns.js';
 import { NativeNet, type Nft, type SlotOps } from './native-net.js';
 import { NetPool, type NetSlot } from './pool.js';
 import { forwardingAdvice, uplinks } from './uplink.js';
-import { SandboxProxy, type Pin } from './proxy.js';
+import { ProxyHost, type ProxyHandle } from './proxy-host.js';
+import type { Pin } from './proxy.js';
 import { addSandbox, deleteTable, PROXY_PORTS, removeSandbox, tableRuleset, type SandboxRules } from './rules.js';
 
 export interface NetConfig {
@@ -37,7 +38,7 @@ export interface Attachment {
   /** the rules and the proxy, being put in place: the sandbox's program may run once this resolves */
   applied: Promise<void>;
   rules: SandboxRules;
-  proxy: SandboxProxy | null;
+  proxy: ProxyHandle | null;
   dns: dgram.Socket | null;
   info: SandboxNetworkInfo;
   /** proxy variables for the sandbox's environment */
@@ -59,16 +60,19 @@ export class NetworkService {
   private readonly range: NetRange;
   private toldForwarding = false;
   private readonly dir: string;
+  /** the auditing proxies' worker thread */
+  private readonly proxies: ProxyHost;
 
   constructor(
     private readonly cfg: NetConfig,
     instanceDir: string,
-    private readonly audit: AuditSink,
+    audit: AuditSink,
     /** fakes for unit tests; by default one NativeNet process does both */
     private readonly deps: { make?: () => Nft & SlotOps } = {},
   ) {
     this.range = parseRange(cfg.range);
     this.dir = path.join(instanceDir, 'net');
+    this.proxies = new ProxyHost(audit);
   }
 
   get config(): NetConfig {
@@ -102,6 +106,7 @@ export class NetworkService {
           dispose: (s) => fs.rmSync(etcDirOf(s), { recursive: true, force: true }),
         });
         this.pool.fill();
+        this.proxies.warm();
       })();
       this.starting.catch(() => (this.starting = null)); // a later attach tries again
     }
@@ -158,9 +163,12 @@ export class NetworkService {
     a.applied = (async () => {
       const rulesIn = nft.run(addSandbox(this.cfg.table, rules));
       if (useProxy) {
-        const pins = new Map<string, Pin>(policy.resolve.map((r) => [r.name, { address: r.address, port: r.port }]));
-        a.proxy = new SandboxProxy({ sandbox, gateway, policy: { allow: policy.allowDomains, deny: policy.denyDomains }, pins, range: this.range, audit: this.audit });
-        [, a.dns] = await Promise.all([a.proxy.start(), startDns(gateway, PROXY_PORTS.dns), rulesIn]);
+        const spec = { sandbox, gateway, policy: { allow: policy.allowDomains, deny: policy.denyDomains }, pins: policy.resolve.map((r): [string, Pin] => [r.name, { address: r.address, port: r.port }]), range: this.range };
+        const [proxy, dns] = await Promise.allSettled([this.proxies.start(spec), startDns(gateway, PROXY_PORTS.dns), rulesIn]);
+        if (proxy.status === 'fulfilled') a.proxy = proxy.value;
+        if (dns.status === 'fulfilled') a.dns = dns.value;
+        for (const r of [proxy, dns]) if (r.status === 'rejected') throw r.reason;
+        await rulesIn;
       } else {
         await rulesIn;
       }
@@ -200,6 +208,7 @@ export class NetworkService {
     await this.nft?.run(deleteTable(this.cfg.table).join('\n')).catch(() => undefined);
     this.nft?.close();
     this.slotNet?.close();
+    await this.proxies.close();
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }

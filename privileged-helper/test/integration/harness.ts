@@ -89,7 +89,7 @@ export class TestHelper {
 
   /** `ownGroup`: in a process group of its own, as in a terminal of its own (see interruptGroup) */
   async startProcess(opts: { ownGroup?: boolean } = {}): Promise<void> {
-    this.proc = spawn(process.execPath, [CLI, 'helper'], { env: this.env, stdio: ['ignore', 'ignore', 'pipe'], detached: !!opts.ownGroup });
+    this.proc = spawn(process.execPath, [...(process.env.AI_SANDBOX_HELPER_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.AI_SANDBOX_HELPER_CPU_PROF}`] : []), CLI, 'helper'], { env: this.env, stdio: ['ignore', 'ignore', 'pipe'], detached: !!opts.ownGroup });
     this.proc.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
     // a helper that dies under a test says so, with its last words (the test itself only sees a closed socket)
     this.ending = false;
