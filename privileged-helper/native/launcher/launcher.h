@@ -28,10 +28,10 @@
 /* ---- protocol constants (docs/launcher-protocol.md) ---- */
 enum {
 	REQ_SPAWN = 1, REQ_STDIN = 2, REQ_KILL = 3, REQ_RESIZE = 4, REQ_EXEC = 5,
-	REQ_CLEANUP = 6, REQ_UMOUNT = 7, REQ_MARK = 8, REQ_PREPARE = 9, REQ_RESTORE = 10, REQ_RELEASE = 11,
+	REQ_CLEANUP = 6, REQ_UMOUNT = 7, REQ_MARK = 8, REQ_PREPARE = 9, REQ_RESTORE = 10, REQ_RELEASE = 11, REQ_DUMP = 12,
 };
 enum {
-	EV_SPAWNED = 101, EV_SPAWN_FAILED = 102, EV_OUTPUT = 103, EV_EXIT = 104, EV_ACK = 105,
+	EV_SPAWNED = 101, EV_SPAWN_FAILED = 102, EV_OUTPUT = 103, EV_EXIT = 104, EV_ACK = 105, EV_DUMPED = 106,
 };
 enum {
 	T_ARG = 1, T_ENV = 2, T_LOWER = 3, T_SANDBOX_DIR = 4, T_TMPFS_BYTES = 5, T_HOSTNAME = 6,
@@ -41,6 +41,7 @@ enum {
 	T_STATUS = 46, T_INIT_STATUS = 47, T_EXIT_NS = 48, T_PIPE_STDIN = 49, T_PIPE_STDOUT = 50,
 	T_PIPE_STDERR = 51, T_PIPE_STATUS = 52, T_IMAGES_DIR = 53, T_UPPER_ARCHIVE = 54, T_CRIU = 55,
 	T_INHERIT = 56, T_EXTERNAL = 57, T_LOG = 58, T_NET_KEY = 59, T_NOTIFY_SOCKET = 60, T_NOTIFY_NRS = 61,
+	T_CRIU_NS = 62, T_TAR_NS = 63,
 };
 #define FLAG_ALLOW_LISTEN (1ULL << 0)
 #define FLAG_TTY (1ULL << 1)
@@ -62,7 +63,7 @@ enum stage {
 	ST_UMOUNT_OLDROOT, ST_CAPBSET, ST_DUMPABLE, ST_FORK_COMMAND, ST_SIGNALS, ST_TTY, ST_STDIO,
 	ST_WORKDIR, ST_SECUREBITS, ST_SETGROUPS, ST_SETRESGID, ST_SETRESUID, ST_CAPABILITIES,
 	ST_NO_NEW_PRIVS, ST_LANDLOCK, ST_SECCOMP, ST_EXECVE, ST_INIT_BINARY, ST_ARCHIVE, ST_CRIU_RESTORE,
-	ST_RESTORED_INIT, ST_NOTIFY, ST_COUNT
+	ST_RESTORED_INIT, ST_NOTIFY, ST_CRIU_DUMP, ST_COUNT
 };
 const char *stage_name(unsigned stage);
 /* A warm slot's init reports {SETUP_READY, 0} on the setup pipe once its plan-free steps are done;
@@ -81,7 +82,7 @@ struct plan {
 	uint32_t n_arg, n_env, n_lower, n_mount, n_procs, n_inherit, n_external;
 	struct str *arg, *env, *lower, *mount, *procs, *inherit, *external; /* malloc'd arrays of n_* */
 	struct str sandbox_dir, hostname, workdir, cgroup2, netns, path;
-	struct str images_dir, upper_archive, criu, log, net_key; /* RESTORE */
+	struct str images_dir, upper_archive, criu, log, net_key; /* RESTORE, DUMP */
 	struct str notify_socket, notify_nrs;                     /* SPAWN: approvals (unotify) */
 	uint64_t tmpfs_bytes, uid, gid, flags, rows, cols, target, kind;
 	uint64_t have; /* bit per tag seen (single-valued tags) */

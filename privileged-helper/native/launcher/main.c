@@ -117,6 +117,25 @@ void ev_spawn_failed(uint32_t id, unsigned stage, int err, const char *msg)
 	ev_spawn_failed_text(id, stage, err, m);
 }
 
+void ev_dumped_text(uint32_t id, unsigned stage, int err, const char *text, uint64_t criu_ns, uint64_t tar_ns)
+{
+	ev_begin(EV_DUMPED, id);
+	ev_u64(T_ERRNO, (uint64_t)err);
+	ev_str(T_STAGE, stage == DUMP_DONE ? "" : stage_name(stage));
+	if (stage != DUMP_DONE)
+		ev_str(T_MESSAGE, text);
+	ev_u64(T_CRIU_NS, criu_ns);
+	ev_u64(T_TAR_NS, tar_ns);
+	ev_send();
+}
+
+void ev_dumped(uint32_t id, unsigned stage, int err, const char *msg, uint64_t criu_ns, uint64_t tar_ns)
+{
+	char m[512];
+	snprintf(m, sizeof m, "%s%s%s", msg && *msg ? msg : "", msg && *msg ? ": " : "", strerror(err));
+	ev_dumped_text(id, stage, err, m, criu_ns, tar_ns);
+}
+
 void ev_ack(uint32_t id, int err, const char *msg)
 {
 	ev_begin(EV_ACK, id);
@@ -195,7 +214,7 @@ struct sandbox *sb_start(const struct sb_start *s)
 	sb_note_pipes(sb); /* finds none without all four pipes (EXEC, PREPARE, TTY) */
 	/* RESTORE: the restorer's setup pipe is read once it has exited, the status pipe is the restored
 	 * init's and watched from then on */
-	if (s->state != S_RESTORING) {
+	if (s->state != S_RESTORING && s->state != S_DUMPING) {
 		sb_watch(sb, sb->setup_fd, R_SETUP, EPOLLIN);
 		if (sb->status_fd >= 0)
 			sb_watch(sb, sb->status_fd, R_STATUS, EPOLLIN);
@@ -465,6 +484,10 @@ static void on_exit_(struct sandbox *sb)
 		restore_done(sb, st);
 		return;
 	}
+	if (sb->state == S_DUMPING) { /* the dumper (criu dump, tar) is done: dump.c reports it */
+		dump_done(sb, st);
+		return;
+	}
 	if (sb->ack_pending) { /* PREPARE failed or was killed before READY: nothing may stay behind */
 		setup_died(sb, true, "init died before READY", st);
 		return;
@@ -621,6 +644,13 @@ static void handle_request(uint8_t type, uint32_t id, const uint8_t *body, uint3
 			ev_spawn_failed(id, ST_PLAN, -r, why);
 		else
 			handle_restore(id, &pl, recv_ns);
+		plan_free(&pl);
+		return;
+	case REQ_DUMP: /* answered by DUMPED with this id */
+		if ((r = plan_decode(type, body, len, &pl, &why)) < 0)
+			ev_dumped(id, ST_PLAN, -r, why, 0, 0);
+		else
+			handle_dump(id, &pl);
 		plan_free(&pl);
 		return;
 	case REQ_CLEANUP:

@@ -30,6 +30,9 @@ static uint64_t allowed_tags(int type)
 		return B(T_SANDBOX_DIR) | B(T_TMPFS_BYTES) | B(T_CGROUP2) | B(T_CGROUP_PROCS) | B(T_LOWER) |
 		       B(T_IMAGES_DIR) | B(T_UPPER_ARCHIVE) | B(T_CRIU) | B(T_INHERIT) | B(T_EXTERNAL) | B(T_HOSTNAME) |
 		       B(T_LOG) | B(T_NET_KEY);
+	case REQ_DUMP:
+		return B(T_TARGET) | B(T_CRIU) | B(T_IMAGES_DIR) | B(T_LOG) | B(T_UPPER_ARCHIVE) | B(T_EXTERNAL) |
+		       B(T_NET_KEY);
 	case REQ_CLEANUP:
 		return B(T_SANDBOX_DIR);
 	case REQ_UMOUNT:

@@ -93,7 +93,7 @@ static bool external_ok(struct str e)
 }
 
 /* NET_KEY: [a-zA-Z0-9-]+, at most 64 */
-static bool key_ok(struct str k)
+bool tlv_key_ok(struct str k)
 {
 	if (!k.len || k.len > 64)
 		return false;
@@ -103,7 +103,7 @@ static bool key_ok(struct str k)
 	return true;
 }
 
-static bool abs_path_ok(struct str s)
+bool tlv_abs_path_ok(struct str s)
 {
 	return s.len > 1 && s.len < 4000 && s.p[0] == '/' && !memchr(s.p, '\n', s.len);
 }
@@ -123,8 +123,8 @@ static int restore_plan_check(const struct plan *pl, const char *inherit[4], con
 		*why = "bad TMPFS_BYTES, HOSTNAME, or too many CGROUP_PROCS / EXTERNAL";
 		return -EINVAL;
 	}
-	if (!abs_path_ok(pl->images_dir) || !abs_path_ok(pl->upper_archive) || !abs_path_ok(pl->criu) ||
-	    !abs_path_ok(pl->log)) {
+	if (!tlv_abs_path_ok(pl->images_dir) || !tlv_abs_path_ok(pl->upper_archive) || !tlv_abs_path_ok(pl->criu) ||
+	    !tlv_abs_path_ok(pl->log)) {
 		*why = "IMAGES_DIR, UPPER_ARCHIVE, CRIU and LOG must be absolute paths";
 		return -EINVAL;
 	}
@@ -148,7 +148,7 @@ static int restore_plan_check(const struct plan *pl, const char *inherit[4], con
 			*why = "INHERIT must name all of stdin, stdout, stderr, status";
 			return -EINVAL;
 		}
-	if (HAVE(pl, T_NET_KEY) && !key_ok(pl->net_key)) {
+	if (HAVE(pl, T_NET_KEY) && !tlv_key_ok(pl->net_key)) {
 		*why = "NET_KEY must be [a-zA-Z0-9-]+, at most 64 bytes";
 		return -EINVAL;
 	}
@@ -438,7 +438,7 @@ out:
 
 /* The last error lines of criu's log, "(00.012345) Error (...): text" -> "Error (...): text", joined
  * with " | ", into out (bounded). */
-static void log_tail(const char *path, char *out, size_t cap)
+void criu_log_tail(const char *path, char *out, size_t cap)
 {
 	out[0] = 0;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -595,7 +595,7 @@ void restore_done(struct sandbox *sb, int st)
 	}
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 		char tail[400];
-		log_tail(sb->restore_log, tail, sizeof tail);
+		criu_log_tail(sb->restore_log, tail, sizeof tail);
 		if (WIFEXITED(st))
 			snprintf(text, sizeof text, "criu restore exited with %d: %s", WEXITSTATUS(st), tail);
 		else

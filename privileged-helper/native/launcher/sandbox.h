@@ -4,11 +4,12 @@
 #include "launcher.h"
 #include <sys/epoll.h>
 
-enum sb_kind { K_SANDBOX, K_EXEC };
+enum sb_kind { K_SANDBOX, K_EXEC, K_DUMP }; /* K_DUMP: a DUMP's dumper (dump.c) */
 /* S_PREPARING: PREPAREd init not READY yet; S_READY: warm slot waiting for its SPAWN;
  * S_SETUP: between SPAWN and execve (the only state netns refills wait for);
- * S_RESTORING: RESTORE's restorer (tar, then criu) runs; pid/pidfd are the restorer's until it exits. */
-enum sb_state { S_SETUP, S_FAILING, S_RUNNING, S_PREPARING, S_READY, S_RESTORING };
+ * S_RESTORING: RESTORE's restorer (tar, then criu) runs; pid/pidfd are the restorer's until it exits;
+ * S_DUMPING: a DUMP's dumper (criu, then tar) runs; setup_fd is its result pipe, read when it exits. */
+enum sb_state { S_SETUP, S_FAILING, S_RUNNING, S_PREPARING, S_READY, S_RESTORING, S_DUMPING };
 enum sb_role { R_SETUP = 1, R_STATUS, R_OUT, R_ERR, R_IN, R_PIDFD };
 
 struct sandbox {
@@ -35,7 +36,7 @@ struct sandbox {
 	size_t inq_len;
 	bool have_pipes;        /* non-TTY sandbox: pipe_ino are its stdin/stdout/stderr/status pipes */
 	uint64_t pipe_ino[4];   /* reported in SPAWNED as pipe:[N], what CRIU calls them at dump time */
-	char *restore_log;      /* RESTORE: criu's log (its tail becomes SPAWN_FAILED's MESSAGE) */
+	char *restore_log;      /* RESTORE / DUMP: criu's log (its tail becomes the failure's MESSAGE) */
 	char *restore_hostname; /* RESTORE: set in the restored UTS namespace before SPAWNED */
 };
 
@@ -68,6 +69,16 @@ void sb_release(struct sandbox *sb);
 bool sb_pid_known(pid_t pid);
 bool sb_restoring_into(const struct sandbox *except, const char *cgroup2); /* another RESTORE running there? */
 void restore_done(struct sandbox *sb, int restorer_status);
+void criu_log_tail(const char *path, char *out, size_t cap); /* restore.c: criu's last error lines */
+bool tlv_abs_path_ok(struct str s);                          /* restore.c: absolute, no newline */
+bool tlv_key_ok(struct str k);                               /* restore.c: [a-zA-Z0-9-]+, at most 64 */
+void handle_dump(uint32_t id, struct plan *pl);              /* dump.c */
+void dump_done(struct sandbox *sb, int dumper_status);
+/* DUMPED: STAGE "" when done (stage DUMP_DONE), else the failed stage with ERRNO and MESSAGE; CRIU_NS / TAR_NS
+ * the times */
+#define DUMP_DONE ST_COUNT
+void ev_dumped(uint32_t id, unsigned stage, int err, const char *msg, uint64_t criu_ns, uint64_t tar_ns);
+void ev_dumped_text(uint32_t id, unsigned stage, int err, const char *text, uint64_t criu_ns, uint64_t tar_ns);
 void restore_kill_strays(const struct sandbox *sb);
 void ev_prepare_failed(uint32_t id, unsigned stage, int err, const char *msg);
 void ev_ack(uint32_t id, int err, const char *msg);

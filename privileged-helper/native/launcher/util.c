@@ -136,7 +136,7 @@ static const char *const stage_names[ST_COUNT] = {
 	[ST_SETRESUID] = "setresuid", [ST_CAPABILITIES] = "capabilities", [ST_NO_NEW_PRIVS] = "no_new_privs",
 	[ST_LANDLOCK] = "landlock", [ST_SECCOMP] = "seccomp", [ST_EXECVE] = "execve", [ST_NOTIFY] = "approvals supervisor",
 	[ST_INIT_BINARY] = "init binary", [ST_ARCHIVE] = "archive", [ST_CRIU_RESTORE] = "criu restore",
-	[ST_RESTORED_INIT] = "restored init",
+	[ST_RESTORED_INIT] = "restored init", [ST_CRIU_DUMP] = "criu dump",
 };
 
 const char *stage_name(unsigned stage)

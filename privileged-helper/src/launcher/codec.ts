@@ -2,8 +2,8 @@
  * Encoding of the launcher's binary protocol (docs/launcher-protocol.md): frames of
  * `u32 LE length | u8 type | u32 LE id | body`, bodies as TLV lists of `u8 tag | u32 LE len | bytes`.
  */
-export const Req = { SPAWN: 1, STDIN: 2, KILL: 3, RESIZE: 4, EXEC: 5, CLEANUP: 6, UMOUNT: 7, MARK: 8, PREPARE: 9, RESTORE: 10, RELEASE: 11 } as const;
-export const Ev = { SPAWNED: 101, SPAWN_FAILED: 102, OUTPUT: 103, EXIT: 104, ACK: 105 } as const;
+export const Req = { SPAWN: 1, STDIN: 2, KILL: 3, RESIZE: 4, EXEC: 5, CLEANUP: 6, UMOUNT: 7, MARK: 8, PREPARE: 9, RESTORE: 10, RELEASE: 11, DUMP: 12 } as const;
+export const Ev = { SPAWNED: 101, SPAWN_FAILED: 102, OUTPUT: 103, EXIT: 104, ACK: 105, DUMPED: 106 } as const;
 export const Tag = {
   ARG: 1,
   ENV: 2,
@@ -46,6 +46,8 @@ export const Tag = {
   NET_KEY: 59,
   NOTIFY_SOCKET: 60,
   NOTIFY_NRS: 61,
+  CRIU_NS: 62,
+  TAR_NS: 63,
 } as const;
 export const Flag = { ALLOW_LISTEN: 1n, TTY: 2n, NO_LANDLOCK: 4n, HOLD: 8n } as const;
 export const MarkKind = { WHITEOUT: 1n, OPAQUE: 2n } as const;

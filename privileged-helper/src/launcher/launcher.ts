@@ -76,6 +76,19 @@ export interface RestorePlan {
   netKey?: string | undefined;
 }
 
+/** A checkpoint of a running sandbox (launcher DUMP): criu dump, then an archive of its upper layer. */
+export interface DumpPlan {
+  criu: string;
+  imagesDir: string;
+  log: string;
+  /** where the tar of the sandbox's upper layer goes */
+  upperArchive: string;
+  /** criu dump --external mnt[/PATH]:KEY arguments */
+  external: string[];
+  /** dump the sandbox's network namespace as external under this key */
+  netKey?: string | undefined;
+}
+
 interface Session extends SessionHandlers {
   pending?: { resolve(s: Spawned): void; reject(e: AppError): void };
   /** a warm slot: its init waits for a SPAWN with the same id */
@@ -100,6 +113,7 @@ export function errnoName(n: number): string {
 export class Launcher {
   private readonly sessions = new Map<number, Session>();
   private readonly acks = new Map<number, { resolve(): void; reject(e: AppError): void }>();
+  private readonly dumps = new Map<number, { resolve(t: { criuMs: number; tarMs: number }): void; reject(e: AppError): void }>();
   private nextControlId = 0x8000_0000;
   private exited = false;
   onFatal: (err: AppError) => void = () => {};
@@ -121,8 +135,10 @@ export class Launcher {
       const err = new AppError('LAUNCHER_FAILED', `the sandbox launcher exited (${signal ?? `code ${code}`}): ${stderrTail.trim().split('\n').pop() ?? ''}`);
       for (const s of this.sessions.values()) s.pending?.reject(err);
       for (const a of this.acks.values()) a.reject(err);
+      for (const d of this.dumps.values()) d.reject(err);
       this.sessions.clear();
       this.acks.clear();
+      this.dumps.clear();
       if (code !== 0) this.onFatal(err);
     });
   }
@@ -181,6 +197,28 @@ export class Launcher {
     ];
     if (plan.netKey) fields.push([Tag.NET_KEY, plan.netKey]);
     return this.startSession(Req.RESTORE, id, fields, handlers);
+  }
+
+  /**
+   * Checkpoint the running sandbox `target` (see native/launcher/dump.c): `criu dump --leave-stopped`
+   * of its init, then a tar of its upper layer, in a child of the launcher, which forks far cheaper
+   * than the helper. The tree is left stopped either way: the caller continues it or kills it.
+   */
+  dump(target: number, plan: DumpPlan): Promise<{ criuMs: number; tarMs: number }> {
+    const id = this.nextControlId++;
+    const fields: TlvField[] = [
+      [Tag.TARGET, BigInt(target)],
+      [Tag.CRIU, plan.criu],
+      [Tag.IMAGES_DIR, plan.imagesDir],
+      [Tag.LOG, plan.log],
+      [Tag.UPPER_ARCHIVE, plan.upperArchive],
+      ...plan.external.map((e): TlvField => [Tag.EXTERNAL, e]),
+    ];
+    if (plan.netKey) fields.push([Tag.NET_KEY, plan.netKey]);
+    return new Promise((resolve, reject) => {
+      this.dumps.set(id, { resolve, reject });
+      this.send(Req.DUMP, id, encodeTlv(fields));
+    });
   }
 
   /**
@@ -295,6 +333,19 @@ export class Launcher {
       const errno = Number(tlv.num(Tag.ERRNO) ?? 0n);
       if (errno === 0) ack?.resolve();
       else ack?.reject(new AppError('LAUNCHER_FAILED', `${tlv.str(Tag.MESSAGE) ?? 'launcher request failed'} (${errnoName(errno)})`, { details: { errno } }));
+      return;
+    }
+    if (type === Ev.DUMPED) {
+      const dump = this.dumps.get(id);
+      this.dumps.delete(id);
+      const tlv = new TlvBody(body);
+      const stage = tlv.str(Tag.STAGE) ?? '';
+      const ms = (t: number) => Number(tlv.num(t) ?? 0n) / 1e6;
+      if (!stage) dump?.resolve({ criuMs: ms(Tag.CRIU_NS), tarMs: ms(Tag.TAR_NS) });
+      else {
+        const errno = Number(tlv.num(Tag.ERRNO) ?? 0n);
+        dump?.reject(new AppError('SNAPSHOT_FAILED', `${stage} failed: ${tlv.str(Tag.MESSAGE) ?? errnoName(errno)}`, { details: { stage, errno } }));
+      }
       return;
     }
     const session = this.sessions.get(id);

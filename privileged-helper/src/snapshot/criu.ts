@@ -1,10 +1,11 @@
 /**
- * CRIU through its command line, one process per operation (its RPC needs SOCK_SEQPACKET, which Node
- * cannot open): judged by exit status and its log, whose last error lines become the error message.
+ * The CRIU we use (version, where), the run dir its feature cache needs, and the keys of external
+ * mounts. CRIU itself runs from the launcher, one process per operation (its RPC needs SOCK_SEQPACKET,
+ * which Node cannot open): `criu dump` in a DUMP's dumper (native/launcher/dump.c), `criu restore` in
+ * a RESTORE's restorer (restore.c), each judged by its exit status and the last error lines of its log.
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import path from 'node:path';
 import { AppError } from '../errors/app-error.js';
 import { criuVersion, findCriu } from '../doctor/doctor.js';
 
@@ -64,53 +65,12 @@ function run(cmd: string, args: string[]): Promise<{ code: number; stderr: strin
   });
 }
 
-export function logTail(log: string, lines = 3): string {
-  try {
-    const text = fs.readFileSync(log, 'utf8').split('\n');
-    const errors = text.filter((l) => /Error|error|failed|Failed/.test(l));
-    return (errors.length ? errors : text).filter(Boolean).slice(-lines).map((l) => l.replace(/^\(\d+\.\d+\)\s*/, '')).join(' | ');
-  } catch {
-    return 'no log';
-  }
-}
-
 export interface ExternalMount {
   /** where it is mounted in the sandbox */
   target: string;
   key: string;
   /** the host path bound there */
   source: string;
-}
-
-export interface DumpOptions {
-  pid: number;
-  imagesDir: string;
-  externalMounts: ExternalMount[];
-  /** keep the tree stopped after the dump (the caller archives the filesystem, then continues it) */
-  leaveStopped: boolean;
-  /**
-   * Dump the network namespace as external under this key (a restore gets a fresh one from the
-   * launcher's pool; sockets are still restored into it). Only for a sandbox's own private namespace
-   * with nothing but lo, which no one outside the frozen tree can reach: so no network lock is needed.
-   */
-  netKey?: string | undefined;
-}
-
-export async function dump(criu: Criu, o: DumpOptions): Promise<void> {
-  const log = path.join(o.imagesDir, 'dump.log');
-  // --manage-cgroups=ignore: a restore puts the tree in the new sandbox's cgroups anyway (~35 ms less)
-  const args = ['dump', '-t', String(o.pid), '--images-dir', o.imagesDir, '-o', log, '-v4', '--tcp-established', '--file-locks', '--manage-cgroups=ignore'];
-  if (o.netKey) {
-    const inode = /^net:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${o.pid}/ns/net`))?.[1];
-    if (!inode) throw new AppError('SNAPSHOT_FAILED', `cannot read the network namespace of pid ${o.pid}`);
-    args.push('--external', `net[${inode}]:${o.netKey}`, '--network-lock', 'skip');
-  } else {
-    args.push('--network-lock', 'nftables');
-  }
-  for (const m of o.externalMounts) args.push('--external', `mnt[${m.target}]:${m.key}`);
-  if (o.leaveStopped) args.push('--leave-stopped');
-  const r = await run(criu.binary, args);
-  if (r.code !== 0) throw new AppError('SNAPSHOT_FAILED', `criu dump failed: ${logTail(log)} (log: ${log})`, { details: { log } });
 }
 
 /** The key a host-bound mount is dumped under (letters, digits and dashes, as the launcher requires). */

@@ -7,22 +7,21 @@
  * files are checked against their checksums before CRIU reads them; everything else comes from the
  * helper's own records.
  */
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import { AppError } from '../errors/app-error.js';
-import type { Launcher } from '../launcher/launcher.js';
+import type { DumpPlan, Launcher } from '../launcher/launcher.js';
 import type { SandboxSpec } from '../protocol/schema.js';
 import { requireStatus } from '../sandbox/lifecycle.js';
 import type { LaunchOptions, SandboxManager } from '../sandbox/manager.js';
 import { checkMounts, checkRootfs, DEFAULTS } from '../sandbox/policy.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
-import { dump, ensureRunDir, externalKey, requireCriu } from './criu.js';
+import { ensureRunDir, externalKey, requireCriu, type ExternalMount } from './criu.js';
 import { diffSnapshots, type SnapshotDiff } from './diff.js';
 import { infoOf, type ProcessEntry, type SnapshotInfo } from './meta.js';
 import type { SnapshotStore } from './store.js';
 
-const TAR_FLAGS = ['--xattrs', '--xattrs-include=*', '--acls', '--numeric-owner'];
 const NET_KEY = 'sandbox-net';
 
 /**
@@ -82,17 +81,14 @@ export class SnapshotService {
       ];
       await initSettled(sb.pid);
       const t0 = performance.now();
-      // With --leave-running the tree stays stopped until its files are archived: one point in time.
-      // Every sandbox has its own loopback-only network namespace (no NETNS yet): dump it as external.
-      await dump(criu, { pid: sb.pid, imagesDir: path.join(dir, 'img'), externalMounts, leaveStopped: leaveRunning, netKey: NET_KEY });
-      stopped = leaveRunning;
-      const dumpMs = performance.now() - t0;
-      if (!leaveRunning) await this.manager.wait(name);
-      const t1 = performance.now();
-      await run('tar', [...TAR_FLAGS, '-C', path.join(sb.sandboxDir, 'upper'), '-cf', path.join(dir, 'upper.tar'), '.']);
-      const archiveMs = performance.now() - t1;
-      if (stopped) continueTree(sb);
-      stopped = false;
+      // The launcher runs criu dump (the tree left stopped) and then tars the upper layer: one point
+      // in time, in a child that forks far cheaper than this process (see native/launcher/dump.c).
+      stopped = true;
+      const { criuMs: dumpMs, tarMs: archiveMs } = await this.launcher.dump(sb.launcherId, dumpPlan(criu, sb.pid, dir, externalMounts));
+      if (leaveRunning) {
+        continueTree(sb);
+        stopped = false;
+      }
       const meta = await this.store.commit({
         version: 1,
         id,
@@ -110,6 +106,13 @@ export class SnapshotService {
         memoryBytes: imagesMemory(path.join(dir, 'img')),
         timings: { prepareMs: round(t0 - tStart), dumpMs: round(dumpMs), archiveMs: round(archiveMs) },
       });
+      if (!leaveRunning) {
+        // only now that the snapshot is safe: the tree ends as `checkpointed` (sb.checkpointing is set)
+        const exited = this.manager.wait(name);
+        this.launcher.kill(sb.launcherId, osConstants.signals.SIGKILL);
+        stopped = false;
+        await exited;
+      }
       sb.restoredFrom = id;
       return infoOf(meta);
     } catch (err) {
@@ -190,12 +193,18 @@ function round(ms: number): number {
   return Math.round(ms * 100) / 100;
 }
 
-function run(cmd: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) =>
-    execFile(cmd, args, { maxBuffer: 16 << 20 }, (err, _o, stderr) =>
-      err ? reject(new AppError('SNAPSHOT_FAILED', `${cmd} failed: ${String(stderr).trim().split('\n').pop() ?? err.message}`)) : resolve(),
-    ),
-  );
+/** criu dump's arguments for the launcher (it adds the pid, the flags and the netns inode itself). */
+function dumpPlan(criu: { binary: string }, pid: number, dir: string, externalMounts: ExternalMount[]): DumpPlan {
+  const imagesDir = path.join(dir, 'img');
+  fs.mkdirSync(imagesDir, { recursive: true, mode: 0o700 });
+  return {
+    criu: criu.binary,
+    imagesDir,
+    log: path.join(imagesDir, 'dump.log'),
+    upperArchive: path.join(dir, 'upper.tar'),
+    external: externalMounts.map((m) => `mnt[${m.target}]:${m.key}`),
+    netKey: NET_KEY,
+  };
 }
 
 /** The sandbox's processes as seen inside it (pid namespace numbers). */

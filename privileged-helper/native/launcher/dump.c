@@ -1,0 +1,327 @@
+/*
+ * DUMP: checkpoint a running sandbox of ours. A child of the launcher (the "dumper") runs
+ * `criu dump --leave-stopped` on the sandbox's init, then archives its writable layer with tar, and
+ * reports {stage, code, criu time, tar time} on a pipe; DUMPED carries that to the helper. The tree
+ * is left stopped either way (the archive and the images are one point in time): the helper then
+ * continues it (SIGCONT) or ends it (KILL).
+ *
+ * Why the launcher and not the helper: forking the helper (a Node process of ~150 MB) to exec criu
+ * and then tar cost 10-15 ms per checkpoint on this host (page tables are copied by hypercalls); the
+ * launcher forks in well under a millisecond.
+ *
+ * Threat model: the plan comes from the helper; the pid dumped is the TARGET sandbox's init as the
+ * launcher knows it (never a pid from the plan), the upper layer archived is that sandbox's, CRIU
+ * must be a root-owned executable only root can write, and every string reaching criu's command line
+ * has a checked form (absolute paths, `mnt[/PATH]:KEY`, KEY [a-zA-Z0-9-]+).
+ */
+#include "launcher.h"
+#include "sandbox.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <poll.h>
+#include <unistd.h>
+
+/* what the dumper writes once, at its end (24 bytes: one atomic pipe write) */
+struct dump_result {
+	uint32_t stage; /* DUMP_DONE, else ST_CRIU_DUMP or ST_ARCHIVE (or a setup stage) */
+	int32_t code;   /* criu's / tar's exit status (>= 0) or -signal, or an errno for a setup stage */
+	uint64_t criu_ns, tar_ns;
+};
+
+struct dumper_args {
+	int res_w;
+	const char *criu, *upper, *archive;
+	char **criu_argv;
+};
+
+/* `mnt[/PATH]:KEY` (the dump form; restore's is `mnt[KEY]:/PATH`) */
+static bool dump_external_ok(struct str e)
+{
+	if (e.len < 4 + 1 + 3 || e.len > 4200 || memcmp(e.p, "mnt[/", 5))
+		return false;
+	const char *close = memchr(e.p + 4, ']', e.len - 4);
+	if (!close || close + 2 >= e.p + e.len || close[1] != ':')
+		return false;
+	for (const char *c = e.p + 4; c < close; c++)
+		if (*c == '\n' || *c == '\0')
+			return false;
+	struct str key = { close + 2, (uint32_t)(e.p + e.len - close - 2) };
+	return tlv_key_ok(key);
+}
+
+static void dump_report(int fd, uint32_t stage, int32_t code, uint64_t criu_ns, uint64_t tar_ns) __attribute__((noreturn));
+static void dump_report(int fd, uint32_t stage, int32_t code, uint64_t criu_ns, uint64_t tar_ns)
+{
+	struct dump_result r = { stage, code, criu_ns, tar_ns };
+	(void)!write(fd, &r, sizeof r);
+	_exit(0);
+}
+
+/* fork + execve + wait; the exit status (>= 0), -signal, or 127 when it could not run */
+static int run_wait(const char *path, char *const argv[])
+{
+	char *ev[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", NULL };
+	pid_t p = fork();
+	if (p == 0) {
+		execve(path, argv, ev);
+		_exit(127);
+	}
+	int st = 0;
+	if (p < 0 || waitpid(p, &st, 0) < 0)
+		return 127;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
+}
+
+static void dumper_main(struct dumper_args *a) __attribute__((noreturn));
+static void dumper_main(struct dumper_args *a)
+{
+	int fd = a->res_w;
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		dump_report(fd, ST_PDEATHSIG, errno, 0, 0);
+	struct pollfd pf = { .fd = G.self_pidfd, .events = POLLIN };
+	if (poll(&pf, 1, 0) > 0)
+		_exit(1);
+	/* stderr (the launcher's log) stays for criu's and tar's complaints; stdin/stdout are protocol */
+	int keep[2] = { 2, fd };
+	close_fds_except(keep, 2);
+	int nul = open("/dev/null", O_RDWR);
+	if (nul < 0 || dup2(nul, 0) < 0 || dup2(nul, 1) < 0)
+		dump_report(fd, ST_STDIO, errno, 0, 0);
+	if (nul > 2)
+		close(nul);
+	uint64_t t0 = now_ns();
+	int r = run_wait(a->criu, a->criu_argv);
+	uint64_t t1 = now_ns();
+	if (r != 0)
+		dump_report(fd, ST_CRIU_DUMP, r, t1 - t0, 0);
+	/* the flags restore.c extracts with */
+	char *tav[] = { "tar", "--xattrs", "--xattrs-include=*", "--acls", "--numeric-owner", "-C", (char *)a->upper,
+			"-cf", (char *)a->archive, ".", NULL };
+	r = run_wait("/usr/bin/tar", tav);
+	if (r == 127)
+		r = run_wait("/bin/tar", tav);
+	dump_report(fd, r ? ST_ARCHIVE : DUMP_DONE, r, t1 - t0, now_ns() - t1);
+}
+
+/* criu dump ... as one allocation: the pointer array, then the strings it needs (one free()) */
+static char **dump_argv(pid_t pid, const char *images, const char *log, char **externals, uint32_t n_external,
+			const char *net_key, const char **why)
+{
+	char pidbuf[16], net[64] = "";
+	snprintf(pidbuf, sizeof pidbuf, "%d", (int)pid);
+	if (net_key) {
+		char p[64], link[64];
+		snprintf(p, sizeof p, "/proc/%d/ns/net", (int)pid);
+		ssize_t n = readlink(p, link, sizeof link - 1);
+		unsigned long long ino = 0;
+		if (n <= 0 || (link[n] = 0, sscanf(link, "net:[%llu]", &ino) != 1)) {
+			*why = "cannot read the sandbox's network namespace";
+			return NULL;
+		}
+		snprintf(net, sizeof net, "net[%llu]:%s", ino, net_key);
+	}
+	const char *fixed[] = { "criu", "dump", "-t", pidbuf, "--images-dir", images, "-o", log, "-v4",
+				"--tcp-established", "--file-locks", "--manage-cgroups=ignore", "--leave-stopped",
+				"--network-lock", net_key ? "skip" : "nftables" };
+	size_t nf = sizeof fixed / sizeof *fixed, n = nf + 2 * n_external + (net_key ? 2 : 0), bytes = 0;
+	for (size_t i = 0; i < nf; i++)
+		bytes += strlen(fixed[i]) + 1;
+	for (uint32_t i = 0; i < n_external; i++)
+		bytes += strlen("--external") + 1 + strlen(externals[i]) + 1;
+	if (net_key)
+		bytes += strlen("--external") + 1 + strlen(net) + 1;
+	char **argv = malloc((n + 1) * sizeof *argv + bytes);
+	if (!argv) {
+		*why = "out of memory";
+		return NULL;
+	}
+	char *s = (char *)(argv + n + 1);
+	size_t k = 0;
+#define ARG(x) (argv[k++] = strcpy(s, (x)), s += strlen(s) + 1)
+	for (size_t i = 0; i < nf; i++)
+		ARG(fixed[i]);
+	if (net_key) {
+		ARG("--external");
+		ARG(net);
+	}
+	for (uint32_t i = 0; i < n_external; i++) {
+		ARG("--external");
+		ARG(externals[i]);
+	}
+#undef ARG
+	argv[k] = NULL;
+	return argv;
+}
+
+static int dump_plan_check(const struct plan *pl, const char **why)
+{
+	if (!HAVE(pl, T_TARGET) || !HAVE(pl, T_CRIU) || !HAVE(pl, T_IMAGES_DIR) || !HAVE(pl, T_LOG) ||
+	    !HAVE(pl, T_UPPER_ARCHIVE)) {
+		*why = "DUMP needs TARGET, CRIU, IMAGES_DIR, LOG, UPPER_ARCHIVE";
+		return -EINVAL;
+	}
+	if (!tlv_abs_path_ok(pl->criu) || !tlv_abs_path_ok(pl->images_dir) || !tlv_abs_path_ok(pl->log) ||
+	    !tlv_abs_path_ok(pl->upper_archive)) {
+		*why = "CRIU, IMAGES_DIR, LOG and UPPER_ARCHIVE must be absolute paths";
+		return -EINVAL;
+	}
+	if (pl->n_external > 64) {
+		*why = "too many EXTERNAL";
+		return -EINVAL;
+	}
+	for (uint32_t i = 0; i < pl->n_external; i++)
+		if (!dump_external_ok(pl->external[i])) {
+			*why = "EXTERNAL must be mnt[/PATH]:KEY";
+			return -EINVAL;
+		}
+	if (HAVE(pl, T_NET_KEY) && !tlv_key_ok(pl->net_key)) {
+		*why = "NET_KEY must be [a-zA-Z0-9-]+, at most 64";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void handle_dump(uint32_t id, struct plan *pl)
+{
+	const char *why = "";
+	unsigned stage = ST_PLAN;
+	int err = EINVAL, r, res[2] = { -1, -1 };
+	char *criu = NULL, *images = NULL, *log = NULL, *archive = NULL, *net_key = NULL, *upper = NULL;
+	char **externals = NULL, **argv = NULL;
+	struct sandbox *t;
+	struct stat st;
+
+	if (sb_find(id)) {
+		err = EEXIST;
+		why = "id already in use";
+		goto fail;
+	}
+	if ((r = dump_plan_check(pl, &why)) < 0) {
+		err = -r;
+		goto fail;
+	}
+	t = sb_find((uint32_t)pl->target);
+	if (!t || t->kind != K_SANDBOX || t->state != S_RUNNING || !t->dir) {
+		stage = ST_TARGET;
+		err = ESRCH;
+		why = "TARGET is not a running sandbox";
+		goto fail;
+	}
+	criu = str_dup0(pl->criu);
+	images = str_dup0(pl->images_dir);
+	log = str_dup0(pl->log);
+	archive = str_dup0(pl->upper_archive);
+	net_key = HAVE(pl, T_NET_KEY) ? str_dup0(pl->net_key) : NULL;
+	externals = strv_from(pl->external, pl->n_external);
+	if (!criu || !images || !log || !archive || !externals || (HAVE(pl, T_NET_KEY) && !net_key) ||
+	    asprintf(&upper, "%s/upper", t->dir) < 0) {
+		upper = NULL;
+		err = ENOMEM;
+		goto fail;
+	}
+	if (stat(criu, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & 022) || !(st.st_mode & 0100)) {
+		err = EPERM;
+		why = "CRIU must be a root-owned executable file writable only by root";
+		goto fail;
+	}
+	if (stat(images, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		err = ENOTDIR;
+		why = "IMAGES_DIR is not a directory";
+		goto fail;
+	}
+	if (!(argv = dump_argv(t->pid, images, log, externals, pl->n_external, net_key, &why))) {
+		err = EINVAL;
+		goto fail;
+	}
+	if (pipe2(res, O_CLOEXEC) < 0 || fcntl(res[0], F_SETFL, O_NONBLOCK) < 0) {
+		err = errno;
+		stage = ST_PIPES;
+		why = "pipe";
+		goto fail;
+	}
+	struct dumper_args a = { .res_w = res[1], .criu = criu, .upper = upper, .archive = archive, .criu_argv = argv };
+	pid_t pid = fork();
+	if (pid == 0)
+		dumper_main(&a);
+	if (pid < 0) {
+		err = errno;
+		stage = ST_CLONE3;
+		why = "fork";
+		goto fail;
+	}
+	close(res[1]);
+	res[1] = -1;
+	int pidfd = sys_pidfd_open(pid);
+	if (pidfd < 0) { /* cannot watch it: wait for it here (criu is bounded by the tree it dumps) */
+		waitpid(pid, NULL, 0);
+		err = errno ? errno : ESRCH;
+		stage = ST_CLONE3;
+		why = "pidfd_open";
+		goto fail;
+	}
+	/* the result pipe is read once the dumper has exited */
+	struct sandbox *sb = sb_start(&(struct sb_start){ .id = id, .kind = K_DUMP, .state = S_DUMPING, .pid = pid,
+							  .pidfd = pidfd, .setup_fd = res[0], .status_fd = -1,
+							  .stdio = { -1, -1, -1 } });
+	if (!sb) {
+		err = ENOMEM;
+		stage = ST_CLONE3;
+		why = "launcher table";
+		goto fail;
+	}
+	res[0] = -1;
+	sb->restore_log = log; /* its tail explains a failed dump */
+	log = NULL;
+	goto out;
+
+fail:
+	ev_dumped(id, stage, err, why, 0, 0);
+out:
+	if (res[0] >= 0)
+		close(res[0]);
+	if (res[1] >= 0)
+		close(res[1]);
+	free(criu);
+	free(images);
+	free(log);
+	free(archive);
+	free(net_key);
+	free(upper);
+	free(externals);
+	free(argv);
+}
+
+/* The dumper exited: DUMPED with its record (or why there is none). */
+void dump_done(struct sandbox *sb, int st)
+{
+	struct dump_result r;
+	ssize_t n = read(sb->setup_fd, &r, sizeof r);
+	char text[512] = "";
+	if (n != (ssize_t)sizeof r) {
+		snprintf(text, sizeof text, "the dumper ended without a result (status %d)", st);
+		ev_dumped_text(sb->id, ST_CRIU_DUMP, EIO, text, 0, 0);
+	} else if (r.stage == ST_CRIU_DUMP) {
+		char tail[400];
+		criu_log_tail(sb->restore_log, tail, sizeof tail);
+		snprintf(text, sizeof text, "criu dump %s %d: %s", r.code < 0 ? "killed by signal" : "exited with",
+			 r.code < 0 ? -r.code : r.code, tail);
+		ev_dumped_text(sb->id, r.stage, EIO, text, r.criu_ns, r.tar_ns);
+	} else if (r.stage == ST_ARCHIVE) {
+		snprintf(text, sizeof text, "tar of the upper layer exited with %d", r.code);
+		ev_dumped_text(sb->id, r.stage, EIO, text, r.criu_ns, r.tar_ns);
+	} else if (r.stage != DUMP_DONE) {
+		ev_dumped(sb->id, r.stage, r.code, "dumper", r.criu_ns, r.tar_ns);
+	} else {
+		ev_dumped_text(sb->id, DUMP_DONE, 0, "", r.criu_ns, r.tar_ns);
+	}
+	sb_release(sb);
+}
