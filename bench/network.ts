@@ -10,6 +10,7 @@
  */
 import { fork } from 'node:child_process';
 import http from 'node:http';
+import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { HelperClient } from '../privileged-helper/src/protocol/client.js';
 import type { ExitReport, SandboxSpecInput } from '../privileged-helper/src/protocol/schema.js';
@@ -53,6 +54,55 @@ function get(agent: http.Agent, opts: { host: string; port: number; path: string
     });
     req.on('error', reject);
     req.end();
+  });
+}
+
+/**
+ * A download on a fresh connection with a hand-written GET and the response counted by hand
+ * (Content-Length framing), either straight to `to` or through a CONNECT tunnel of the proxy at `to`
+ * (what HTTPS through HTTPS_PROXY uses): the same client work both ways, so the ratio is the tunnel's.
+ */
+function getRaw(to: { host: string; port: number }, path: string, tunnel: boolean): Promise<{ ms: number; bytes: number }> {
+  const t0 = nowMs();
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(to.port, to.host);
+    sock.once('error', reject);
+    let head = Buffer.alloc(0);
+    let phase: 'connect' | 'response' | 'body' = tunnel ? 'connect' : 'response';
+    let want = 0;
+    let bytes = 0;
+    sock.on('data', (c: Buffer) => {
+      if (phase === 'body') {
+        bytes += c.length;
+      } else {
+        head = Buffer.concat([head, c]);
+        const end = head.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const text = head.subarray(0, end).toString('latin1');
+        const rest = head.subarray(end + 4);
+        head = Buffer.alloc(0);
+        if (!/^HTTP\/1\.1 200 /.test(text)) {
+          sock.destroy();
+          reject(new Error(`${phase === 'connect' ? 'CONNECT' : 'GET'}: ${text.split('\r\n')[0]}`));
+          return;
+        }
+        if (phase === 'connect') {
+          phase = 'response';
+          sock.write(`GET ${path} HTTP/1.1\r\nHost: bench.test\r\nConnection: close\r\n\r\n`);
+          return;
+        }
+        want = Number(/\r\ncontent-length:\s*(\d+)/i.exec(text)?.[1] ?? NaN);
+        phase = 'body';
+        bytes = rest.length;
+      }
+      if (bytes >= want) {
+        sock.destroy();
+        resolve({ ms: nowMs() - t0, bytes });
+      }
+    });
+    sock.on('close', () => reject(new Error(`the connection closed after ${bytes} bytes`)));
+    if (tunnel) sock.write('CONNECT bench.test:80 HTTP/1.1\r\nHost: bench.test:80\r\n\r\n');
+    else sock.write(`GET ${path} HTTP/1.1\r\nHost: bench.test\r\nConnection: close\r\n\r\n`);
   });
 }
 
@@ -127,16 +177,24 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     ctx.log(`proxy: ${bigRuns} downloads each of ${bigBytes >> 20} MiB`);
     const tputD: number[] = [];
     const tputP: number[] = [];
+    const tputC: number[] = [];
+    const tputR: number[] = [];
     await get(agentD, { ...direct, path: '/big' }); // warm-up, unmeasured
     await get(agentP, { ...viaProxy, path: 'http://bench.test/big' });
+    await getRaw(viaProxy, '/big', true);
+    await getRaw(direct, '/big', false);
     for (let i = 0; i < bigRuns; i++) {
       // the order alternates, so neither path always follows the other's TCP and cache state
       const d = i % 2 ? await get(agentD, { ...direct, path: '/big' }) : null;
       const p = await get(agentP, { ...viaProxy, path: 'http://bench.test/big' });
+      const t = await getRaw(viaProxy, '/big', true);
+      const r = await getRaw(direct, '/big', false);
       const dd = d ?? (await get(agentD, { ...direct, path: '/big' }));
-      if (dd.bytes !== bigBytes || p.bytes !== bigBytes) problems.push(`a download came back short (${dd.bytes}, ${p.bytes} of ${bigBytes})`);
+      if ([dd, p, t, r].some((x) => x.bytes !== bigBytes)) problems.push(`a download came back short (${[dd, p, t, r].map((x) => x.bytes).join(', ')} of ${bigBytes})`);
       tputD.push(dd.bytes / 1e6 / (dd.ms / 1000));
       tputP.push(p.bytes / 1e6 / (p.ms / 1000));
+      tputC.push(t.bytes / 1e6 / (t.ms / 1000));
+      tputR.push(r.bytes / 1e6 / (r.ms / 1000));
     }
     agentD.destroy();
     agentP.destroy();
@@ -148,6 +206,8 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
     const lP = summarize(latP);
     const tD = summarize(tputD);
     const tP = summarize(tputP);
+    const tC = summarize(tputC);
+    const tR = summarize(tputR);
     const addedStart = sNet.p50 - sNone.p50;
     const addedReq = lP.p50 - lD.p50;
     const keep = tP.p50 / tD.p50;
@@ -155,6 +215,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
       { what: 'networked start (pool) adds, p50 end to end', target: '≤ 1 ms', actual: `${fmt(addedStart)} ms (${fmt(sNet.p50)} vs ${fmt(sNone.p50)}; request→execve ${fmt(xNet.p50 - xNone.p50)} ms)`, met: addedStart <= 1 },
       { what: 'proxy adds per request, p50', target: '≤ 1 ms', actual: `${fmt(addedReq, 3)} ms (${fmt(lP.p50, 3)} vs ${fmt(lD.p50, 3)})`, met: addedReq <= 1 },
       { what: 'proxy throughput vs direct', target: '≥ 50%', actual: `${fmt(keep * 100, 0)}% (${fmt(tP.p50, 0)} vs ${fmt(tD.p50, 0)} MB/s)`, met: keep >= 0.5 },
+      { what: 'CONNECT tunnel throughput vs direct (raw client)', target: '≥ 50%', actual: `${fmt((tC.p50 / tR.p50) * 100, 0)}% (${fmt(tC.p50, 0)} vs ${fmt(tR.p50, 0)} MB/s)`, met: tC.p50 / tR.p50 >= 0.5 },
     ];
     return {
       tables: [
@@ -172,6 +233,8 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
           rows: [
             ['direct', fmt(lD.p50, 3), fmt(lD.p90, 3), fmt(tD.p50, 0)],
             ['proxy', fmt(lP.p50, 3), fmt(lP.p90, 3), fmt(tP.p50, 0)],
+            ['direct, raw client (a connection per download)', '', '', fmt(tR.p50, 0)],
+            ['proxy, CONNECT tunnel, raw client (a tunnel per download)', '', '', fmt(tC.p50, 0)],
           ],
         },
       ],
@@ -180,7 +243,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
         start: { none: { e2eMs: roundSummary(sNone), execMs: roundSummary(xNone) }, networked: { e2eMs: roundSummary(sNet), execMs: roundSummary(xNet) }, addedP50Ms: round3(addedStart) },
         proxy: {
           latencyMs: { direct: roundSummary(lD), proxy: roundSummary(lP) },
-          throughputMBps: { direct: roundSummary(tD), proxy: roundSummary(tP) },
+          throughputMBps: { direct: roundSummary(tD), proxy: roundSummary(tP), directRaw: roundSummary(tR), connectTunnel: roundSummary(tC) },
           addedP50Ms: round3(addedReq),
           throughputRatio: round3(keep),
         },
