@@ -39,6 +39,8 @@ const SNI_WAIT_MS = 5000;
 /** larger stream buffers than Node's 16 KiB default: fewer, bigger reads and writes on the body path */
 const HIGH_WATER_MARK = 1 << 20;
 const SNI_MAX_BYTES = 20_000;
+/** the reused read buffer of a CONNECT / TLS tunnel's download direction */
+const TUNNEL_CHUNK = 256 << 10;
 
 function forbiddenAddress(ip: string, range: NetRange): string | null {
   const n = ipToInt(ip);
@@ -236,24 +238,47 @@ export class SandboxProxy {
     };
     this.upstream(host, port).then(
       (target) => {
-        const up = net.connect(target.port, target.address);
+        // Downloads (upstream -> sandbox) are read into one reused buffer per tunnel instead of a fresh
+        // 64 KiB Buffer per read: no garbage per chunk, fewer and larger reads. A write that does not
+        // complete at once still points into the buffer, so reading waits until it has.
+        const buffer = Buffer.allocUnsafe(TUNNEL_CHUNK);
+        let held = false;
+        const up = net.connect({
+          port: target.port,
+          host: target.address,
+          onread: {
+            buffer,
+            callback: (n: number, b: Buffer) => {
+              bytesDown += n;
+              sock.write(b.subarray(0, n), () => {
+                if (held) {
+                  held = false;
+                  up.resume();
+                }
+              });
+              if (sock.writableLength === 0) return true;
+              held = true;
+              return false;
+            },
+          },
+        });
         this.trackSocket(up);
         up.on('connect', () => {
           onOpen();
           if (head.length) up.write(head);
           sock.on('data', (c: Buffer) => (bytesUp += c.length));
-          up.on('data', (c: Buffer) => (bytesDown += c.length));
           sock.pipe(up);
-          up.pipe(sock);
           sock.resume();
         });
+        up.on('end', () => sock.end());
         up.on('error', (err) => {
           if (!up.readyState || up.connecting) onFail(`${host}: ${err.message}`);
           sock.destroy();
           end(err.message);
         });
-        up.on('close', () => {
-          sock.destroy();
+        // a clean close lets what is still queued for the sandbox go out (sock.end() above)
+        up.on('close', (hadError: boolean) => {
+          if (hadError) sock.destroy();
           end();
         });
         sock.on('close', () => up.destroy());

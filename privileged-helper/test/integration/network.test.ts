@@ -68,6 +68,9 @@ function listen(host: string, port: number, reply: string): Promise<net.Server> 
   });
 }
 
+/** a body far larger than the socket buffers between the proxy and a sandbox */
+const BIG_BODY = Buffer.alloc(24 << 20, 0x61);
+
 const CONNECT = `
 import socket
 def tryconnect(host, port):
@@ -193,7 +196,7 @@ describe('auditing proxy', () => {
   beforeAll(async () => {
     helper = await TestHelper.start();
     client = await helper.client();
-    upstream = http.createServer((req, res) => res.end(`hello from upstream ${req.headers.host} ${req.url}`));
+    upstream = http.createServer((req, res) => res.end(req.url === '/big' ? BIG_BODY : `hello from upstream ${req.headers.host} ${req.url}`));
     await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
     port = (upstream.address() as net.AddressInfo).port;
     const { key, cert } = selfSigned();
@@ -240,6 +243,40 @@ except urllib.error.HTTPError as e:
     // the refusal is also an anomaly event that names its rule
     const { anomalies } = await client.call('observe.anomalies', { sandbox: sb.name });
     expect(anomalies.map((a) => [a.rule, a.details.host])).toEqual([['blocked-domain', 'blocked.test']]);
+  });
+
+  it('a CONNECT tunnel delivers every byte of a large response whose server closes right after it', async () => {
+    // The sandbox reads with a small buffer and stops 1 MiB before the end, so the tail waits in the proxy when the upstream
+    // closes: the proxy must flush it before closing the sandbox's side (it destroyed it, cutting the tail).
+    const script = `
+import os, socket, time, urllib.parse
+proxy = urllib.parse.urlparse(os.environ['HTTPS_PROXY'])
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # small buffers: the proxy has to queue
+s.settimeout(10)
+s.connect((proxy.hostname, proxy.port))
+s.sendall(b'CONNECT allowed.test:443 HTTP/1.1\\r\\nHost: allowed.test:443\\r\\n\\r\\n')
+print(s.recv(4096).decode().split('\\r\\n')[0])
+s.sendall(b'GET /big HTTP/1.1\\r\\nHost: allowed.test\\r\\nConnection: close\\r\\n\\r\\n')
+chunks, got = [], 0
+while got < ${BIG_BODY.length - (1 << 20)}:
+    c = s.recv(1 << 16)
+    if not c: break
+    chunks.append(c); got += len(c)
+time.sleep(1)  # the rest (and the upstream's close) reaches the proxy while the sandbox is not reading
+chunks.extend(iter(lambda: s.recv(1 << 16), b''))
+data = b''.join(chunks)
+head, _, body = data.partition(b'\\r\\n\\r\\n')
+print('body', len(body), body.count(b'a'))
+`;
+    const sb = await startGated(client, script, policy());
+    await sb.send('go');
+    const out = await sb.done;
+    expect(out).toContain('HTTP/1.1 200 Connection Established');
+    expect(out).toContain(`body ${BIG_BODY.length} ${BIG_BODY.length}`);
+    const { events } = await client.call('audit.list', { sandbox: sb.name });
+    expect(events.map((e) => [e.via, e.host, e.decision])).toEqual([['connect', 'allowed.test', 'allow']]);
+    expect(events[0]!.bytesDown).toBeGreaterThan(BIG_BODY.length);
   });
 
   it('passes a CONNECT to an allowed name and refuses one to a blocked name', async () => {
