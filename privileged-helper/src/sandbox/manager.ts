@@ -269,8 +269,9 @@ export class SandboxManager {
     if (sb.timer) clearTimeout(sb.timer);
     sb.timer = null;
     sb.exit = exitReport({ status, initStatus, timedOut: sb.timedOut, stats: this.readStats(sb), requestNs: sb.requestNs, execNs: sb.execNs ?? exitNs, exitNs });
-    // CRIU ends the tree after a dump without --leave-running: that is the checkpoint, not a crash.
-    if (sb.checkpointing && !sb.checkpointing.leaveRunning) sb.exit = { ...sb.exit, reason: 'checkpointed', exitCode: 0, signal: null };
+    // A checkpoint without --leave-running ends the tree once its snapshot is committed: that is the
+    // checkpoint, not a crash. A program that ends on its own meanwhile is reported as it ended.
+    if (sb.checkpointing?.ended) sb.exit = { ...sb.exit, reason: 'checkpointed', exitCode: 0, signal: null };
     sb.finishedAt = new Date();
     sb.move('exit');
     sb.log?.close();

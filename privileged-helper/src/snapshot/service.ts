@@ -70,7 +70,7 @@ export class SnapshotService {
     const id = this.store.newId();
     const dir = this.store.stage(id);
     sb.move('checkpoint');
-    sb.checkpointing = { leaveRunning: opts.leaveRunning };
+    sb.checkpointing = { leaveRunning: opts.leaveRunning, ended: false };
     const { leaveRunning } = opts;
     let stopped = false;
     try {
@@ -107,7 +107,8 @@ export class SnapshotService {
         timings: { prepareMs: round(t0 - tStart), dumpMs: round(dumpMs), archiveMs: round(archiveMs) },
       });
       if (!leaveRunning) {
-        // only now that the snapshot is safe: the tree ends as `checkpointed` (sb.checkpointing is set)
+        // only now that the snapshot is safe: the tree ends, reported as `checkpointed`
+        sb.checkpointing.ended = true;
         const exited = this.manager.wait(name);
         this.launcher.kill(sb.launcherId, osConstants.signals.SIGKILL);
         stopped = false;
