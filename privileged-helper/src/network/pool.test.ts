@@ -49,6 +49,25 @@ describe('NetPool', () => {
     expect(pool.readyCount).toBe(0);
   });
 
+  it('replaces a taken slot only after the start it serves, not during take()', async () => {
+    const net = new FakeNet();
+    const pool = new NetPool(net, net, opts);
+    pool.fill();
+    await new Promise((r) => setTimeout(r, 10));
+    const made = () => net.log.filter((l) => l.startsWith('create')).length;
+    expect(made()).toBe(2);
+    await pool.take();
+    await pool.take();
+    expect(made()).toBe(2); // nothing asked of ai-sandbox-net on the start path
+    await new Promise((r) => setTimeout(r, 40));
+    expect(made()).toBe(4);
+    expect(pool.readyCount).toBe(2);
+    await pool.take();
+    await pool.shutdown(); // a refill that has not started yet never starts
+    await new Promise((r) => setTimeout(r, 40));
+    expect(made()).toBe(4);
+  });
+
   it('skips slots another instance holds (EEXIST) and says when the range is full', async () => {
     const net = new FakeNet(new Set(['tp0', 'tp1']));
     const pool = new NetPool(net, net, { ...opts, size: 0 });

@@ -37,8 +37,8 @@ export class WarmPool {
   /** A prepared slot, or undefined (the caller starts cold). */
   take(): WarmSlot | undefined {
     const slot = this.ready.shift();
-    // Refill in batches, and never inside the start that took the slot: each slot's v1 cgroup join holds
-    // the kernel's cgroup mutex for an RCU grace period, but joins in quick succession share one period.
+    // Refill in batches, and never inside the start that took the slot: the launcher is single-threaded,
+    // so a PREPARE sent now would be handled ahead of this start's SPAWN.
     // Low: refill now. Otherwise top up once starts pause (a burst shares one refill batch).
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = setTimeout(() => this.fill(), this.ready.length + this.pending <= this.size / 2 ? 0 : 50);
