@@ -164,11 +164,12 @@ export class NetworkService {
       const rulesIn = nft.run(addSandbox(this.cfg.table, rules));
       if (useProxy) {
         const spec = { sandbox, gateway, policy: { allow: policy.allowDomains, deny: policy.denyDomains }, pins: policy.resolve.map((r): [string, Pin] => [r.name, { address: r.address, port: r.port }]), range: this.range };
-        const [proxy, dns] = await Promise.allSettled([this.proxies.start(spec), startDns(gateway, PROXY_PORTS.dns), rulesIn]);
+        // settled, not all: a proxy or DNS answerer that started is kept (for detach) even when another part failed
+        const done = await Promise.allSettled([this.proxies.start(spec), startDns(gateway, PROXY_PORTS.dns), rulesIn]);
+        const [proxy, dns] = done;
         if (proxy.status === 'fulfilled') a.proxy = proxy.value;
         if (dns.status === 'fulfilled') a.dns = dns.value;
-        for (const r of [proxy, dns]) if (r.status === 'rejected') throw r.reason;
-        await rulesIn;
+        for (const r of done) if (r.status === 'rejected') throw r.reason;
       } else {
         await rulesIn;
       }

@@ -32,9 +32,8 @@ export class Sandbox {
   pipes: Spawned['pipes'] = null;
   /** the snapshot it was restored from, then its latest checkpoint: the parent of the next one */
   restoredFrom: string | null = null;
-  /** a checkpoint is being taken: its exit (CRIU ends the tree) is a checkpoint, not a crash */
   /** a checkpoint in progress; `ended`: its snapshot is committed and the tree is being killed for it */
-  checkpointing: { leaveRunning: boolean; ended: boolean } | null = null;
+  checkpointing: { ended: boolean } | null = null;
   timer: NodeJS.Timeout | null = null;
   /** its network slot, proxy and rules while it runs (released when it stops) */
   network: Attachment | null = null;

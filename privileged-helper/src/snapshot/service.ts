@@ -70,7 +70,7 @@ export class SnapshotService {
     const id = this.store.newId();
     const dir = this.store.stage(id);
     sb.move('checkpoint');
-    sb.checkpointing = { leaveRunning: opts.leaveRunning, ended: false };
+    sb.checkpointing = { ended: false };
     const { leaveRunning } = opts;
     let stopped = false;
     try {
@@ -84,7 +84,7 @@ export class SnapshotService {
       // The launcher runs criu dump (the tree left stopped) and then tars the upper layer: one point
       // in time, in a child that forks far cheaper than this process (see native/launcher/dump.c).
       stopped = true;
-      const { criuMs: dumpMs, tarMs: archiveMs } = await this.launcher.dump(sb.launcherId, dumpPlan(criu, sb.pid, dir, externalMounts));
+      const { criuMs: dumpMs, tarMs: archiveMs } = await this.launcher.dump(sb.launcherId, dumpPlan(criu, dir, externalMounts));
       if (leaveRunning) {
         continueTree(sb);
         stopped = false;
@@ -195,7 +195,7 @@ function round(ms: number): number {
 }
 
 /** criu dump's arguments for the launcher (it adds the pid, the flags and the netns inode itself). */
-function dumpPlan(criu: { binary: string }, pid: number, dir: string, externalMounts: ExternalMount[]): DumpPlan {
+function dumpPlan(criu: { binary: string }, dir: string, externalMounts: ExternalMount[]): DumpPlan {
   const imagesDir = path.join(dir, 'img');
   fs.mkdirSync(imagesDir, { recursive: true, mode: 0o700 });
   return {
