@@ -33,7 +33,7 @@
 /* what the dumper writes once, at its end (24 bytes: one atomic pipe write) */
 struct dump_result {
 	uint32_t stage; /* DUMP_DONE, else ST_CRIU_DUMP or ST_ARCHIVE (or a setup stage) */
-	int32_t code;   /* criu's / tar's exit status (>= 0) or -signal, or an errno for a setup stage */
+	int32_t code;   /* criu's / tar's run_wait result (status, 256 + signal, -errno), or a setup stage's errno */
 	uint64_t criu_ns, tar_ns;
 };
 
@@ -66,21 +66,6 @@ static void dump_report(int fd, uint32_t stage, int32_t code, uint64_t criu_ns, 
 	_exit(0);
 }
 
-/* fork + execve + wait; the exit status (>= 0), -signal, or 127 when it could not run */
-static int run_wait(const char *path, char *const argv[])
-{
-	char *ev[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", NULL };
-	pid_t p = fork();
-	if (p == 0) {
-		execve(path, argv, ev);
-		_exit(127);
-	}
-	int st = 0;
-	if (p < 0 || waitpid(p, &st, 0) < 0)
-		return 127;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
-}
-
 static void dumper_main(struct dumper_args *a) __attribute__((noreturn));
 static void dumper_main(struct dumper_args *a)
 {
@@ -98,17 +83,16 @@ static void dumper_main(struct dumper_args *a)
 		dump_report(fd, ST_STDIO, errno, 0, 0);
 	if (nul > 2)
 		close(nul);
+	char *ev[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", NULL };
 	uint64_t t0 = now_ns();
-	int r = run_wait(a->criu, a->criu_argv);
+	int r = run_wait(a->criu, a->criu_argv, ev);
 	uint64_t t1 = now_ns();
 	if (r != 0)
 		dump_report(fd, ST_CRIU_DUMP, r, t1 - t0, 0);
 	/* the flags restore.c extracts with */
 	char *tav[] = { "tar", "--xattrs", "--xattrs-include=*", "--acls", "--numeric-owner", "-C", (char *)a->upper,
 			"-cf", (char *)a->archive, ".", NULL };
-	r = run_wait("/usr/bin/tar", tav);
-	if (r == 127)
-		r = run_wait("/bin/tar", tav);
+	r = run_tar(tav, ev);
 	dump_report(fd, r ? ST_ARCHIVE : DUMP_DONE, r, t1 - t0, now_ns() - t1);
 }
 
@@ -312,11 +296,12 @@ void dump_done(struct sandbox *sb, int st)
 	} else if (r.stage == ST_CRIU_DUMP) {
 		char tail[400];
 		criu_log_tail(sb->restore_log, tail, sizeof tail);
-		snprintf(text, sizeof text, "criu dump %s %d: %s", r.code < 0 ? "killed by signal" : "exited with",
-			 r.code < 0 ? -r.code : r.code, tail);
+		snprintf(text, sizeof text, "criu dump %s %d: %s", r.code >= 256 ? "killed by signal" : r.code < 0 ? "could not run, errno" : "exited with",
+			 r.code >= 256 ? r.code - 256 : r.code < 0 ? -r.code : r.code, tail);
 		ev_dumped_text(sb->id, r.stage, EIO, text, r.criu_ns, r.tar_ns);
 	} else if (r.stage == ST_ARCHIVE) {
-		snprintf(text, sizeof text, "tar of the upper layer exited with %d", r.code);
+		snprintf(text, sizeof text, "tar of the upper layer %s %d", r.code >= 256 ? "killed by signal" : r.code < 0 ? "could not run, errno" : "exited with",
+			 r.code >= 256 ? r.code - 256 : r.code < 0 ? -r.code : r.code);
 		ev_dumped_text(sb->id, r.stage, EIO, text, r.criu_ns, r.tar_ns);
 	} else if (r.stage != DUMP_DONE) {
 		ev_dumped(sb->id, r.stage, r.code, "dumper", r.criu_ns, r.tar_ns);

@@ -140,6 +140,10 @@ int write_all(int fd, const void *buf, size_t len);
 int close_fds_except(const int *keep, int n);
 int write_file_str(int fd, const char *s);
 pid_t sys_clone3(uint64_t flags, int *pidfd, int cgroup_fd);
+/* In a child of the launcher (it blocks): fork + execve + wait. The exit status (127: could not exec),
+ * 256 + the signal that killed it, or -errno when it could not fork or wait. */
+int run_wait(const char *path, char *const argv[], char *const envp[]);
+int run_tar(char *const argv[], char *const envp[]); /* run_wait of /usr/bin/tar, else /bin/tar */
 struct msghdr;
 int cmsg_take_fds(const struct msghdr *m, int *fds, int max); /* SCM_RIGHTS: first max kept, rest closed */
 int sys_pidfd_open(pid_t pid);

@@ -213,24 +213,17 @@ static void restorer_main(void *arg)
 	/* the writable layer as it was at checkpoint time (flags as the helper's archive step) */
 	char upper[4096];
 	snprintf(upper, sizeof upper, "%s/upper", a->dir);
-	pid_t tar = fork();
-	if (tar == 0) {
-		char *av[] = { "tar", "--xattrs", "--xattrs-include=*", "--acls", "--numeric-owner", "-xf",
-			       (char *)a->archive, "-C", upper, NULL };
-		char *ev[] = { "PATH=/usr/bin:/bin", "LC_ALL=C", NULL };
-		execve("/usr/bin/tar", av, ev);
-		execve("/bin/tar", av, ev);
-		_exit(127);
-	}
-	int st = 0;
-	if (tar < 0 || waitpid(tar, &st, 0) < 0)
-		child_fail(sfd, ST_ARCHIVE, errno);
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		child_fail(sfd, ST_ARCHIVE, WIFEXITED(st) && WEXITSTATUS(st) == 127 ? ENOENT : EIO);
+	char *av[] = { "tar", "--xattrs", "--xattrs-include=*", "--acls", "--numeric-owner", "-xf", (char *)a->archive,
+		       "-C", upper, NULL };
+	char *tar_ev[] = { "PATH=/usr/bin:/bin", "LC_ALL=C", NULL };
+	int r = run_tar(av, tar_ev);
+	if (r < 0)
+		child_fail(sfd, ST_ARCHIVE, -r);
+	if (r != 0)
+		child_fail(sfd, ST_ARCHIVE, r == 127 ? ENOENT : EIO);
 	/* the init binary is not in the archive (the shared top lower layer provides it): an archive that
 	 * brings any .ai-sandbox entry would shadow it, and is refused */
-	int r = initbin_archive_check(a->dir);
-	if (r < 0)
+	if ((r = initbin_archive_check(a->dir)) < 0)
 		child_fail(sfd, ST_ARCHIVE, -r);
 	if ((r = sandbox_upper_dev_verify(a->dir)) < 0)
 		child_fail(sfd, ST_ARCHIVE, -r);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -150,4 +151,23 @@ void child_fail(int setup_fd, unsigned stage, int err)
 	uint32_t msg[2] = { stage, (uint32_t)err };
 	(void)!write(setup_fd, msg, sizeof msg);
 	_exit(127);
+}
+
+int run_wait(const char *path, char *const argv[], char *const envp[])
+{
+	pid_t p = fork();
+	if (p == 0) {
+		execve(path, argv, envp);
+		_exit(127);
+	}
+	int st = 0;
+	if (p < 0 || waitpid(p, &st, 0) < 0)
+		return -errno;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 256 + WTERMSIG(st);
+}
+
+int run_tar(char *const argv[], char *const envp[])
+{
+	int r = run_wait("/usr/bin/tar", argv, envp);
+	return r == 127 ? run_wait("/bin/tar", argv, envp) : r;
 }
