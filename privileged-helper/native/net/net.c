@@ -26,11 +26,13 @@
 #include <net/if.h>
 #include <nftables/libnftables.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -311,6 +313,12 @@ static int split(char *p, uint32_t len, const char **out, int n)
 
 int main(void)
 {
+	/* Die with the helper, kill -9 included: a request still queued in our stdin must not make a slot
+	 * after the next helper has reconciled this instance (nothing would remove it then). An orderly
+	 * stop ends us by EOF, after its last request. */
+	pid_t parent = getppid();
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+		return 1;
 	struct nft_ctx *ctx = nft_ctx_new(NFT_CTX_DEFAULT);
 	host_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (!ctx || host_ns < 0 || nft_ctx_buffer_output(ctx) || nft_ctx_buffer_error(ctx)) {
