@@ -197,12 +197,17 @@ export class TestHelper {
     };
   }
 
-  /** The census once teardown (which runs after the exit is reported) has settled, or after 10 s. */
+  /**
+   * The census once teardown (which runs after the exit is reported) has settled, or after 10 s. A taken
+   * warm slot whose program is gone but whose init is still dying looks idle (one process in its
+   * cgroup), so more idle-looking slots than the pool keeps means teardown has not settled yet either.
+   */
   async settledCensus(): Promise<ReturnType<TestHelper['census']>> {
     const deadline = Date.now() + 10_000;
+    const warmSlots = Number(this.env.AI_SANDBOX_WARM_SLOTS ?? 4);
     for (;;) {
       const c = this.census();
-      const clean = c.processes.length === 0 && c.cgroups.length === 0 && !c.mounts.some((m) => m.includes('/sb/'));
+      const clean = c.processes.length === 0 && c.cgroups.length === 0 && !c.mounts.some((m) => m.includes('/sb/')) && c.warm <= warmSlots;
       if (clean || Date.now() > deadline) return c;
       await sleep(50);
     }
