@@ -8,4 +8,6 @@
 /* An empty, immutable directory next to it: bound read-only over /proc/acpi, /proc/scsi, /proc/asound. */
 #define SANDBOX_EMPTY_PATH "/.ai-sandbox/empty"
 void init_loop(pid_t cmd, int status_fd) __attribute__((noreturn));
+/* The same loop for `ms` milliseconds; returns unless the command ended first (then it _exits). */
+void init_loop_for(pid_t cmd, int status_fd, unsigned ms);
 #endif

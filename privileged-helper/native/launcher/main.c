@@ -433,7 +433,7 @@ static void on_setup(struct sandbox *sb)
 				o += snprintf(b + o, sizeof b - (size_t)o, "%s %.3f ", nm[k], (tmark[seq[k]] - prev) / 1e6);
 				prev = tmark[seq[k]];
 			}
-			snprintf(b + o, sizeof b - (size_t)o, "exec->seen %.3f", (end - prev) / 1e6);
+			snprintf(b + o, sizeof b - (size_t)o, "exec->seen %.3f recv_abs %llu", (end - prev) / 1e6, (unsigned long long)sb->recv_ns);
 			logmsg("timing: %s", b);
 		}
 #endif
@@ -450,6 +450,7 @@ static void on_status(struct sandbox *sb)
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n == 4) {
+		sb->status_ns = now_ns();
 		sb->cmd_status = (int)st;
 		sb->have_cmd_status = true;
 	}
@@ -499,6 +500,10 @@ static void on_exit_(struct sandbox *sb)
 	}
 	if (sb->status_fd >= 0)
 		on_status(sb);
+#ifdef LAUNCHER_TIMING
+	if (sb->status_ns)
+		logmsg("timing: status->init-exit %.3f status_abs %llu exit_abs %llu", (exit_ns - sb->status_ns) / 1e6, (unsigned long long)sb->status_ns, (unsigned long long)exit_ns);
+#endif
 	drain_output(sb);
 	ev_begin(EV_EXIT, sb->id);
 	/* no status from the init (it was killed): the command died with the namespace */

@@ -26,6 +26,7 @@ struct sandbox {
 	unsigned fail_stage;
 	int fail_errno;
 	uint64_t recv_ns, flags;
+	uint64_t status_ns; /* LAUNCHER_TIMING: when the command's status arrived */
 	char *dir;              /* K_SANDBOX: realpath of SANDBOX_DIR, its tmpfs is mounted */
 	char *cgroup2;          /* kept so EXEC can join the same cgroups */
 	char **procs;

@@ -148,6 +148,19 @@ describe('HybridCgroupDriver limits', () => {
     expect(mem()).toEqual(['memory.memsw.limit_in_bytes=-1', 'memory.limit_in_bytes=-1']);
   });
 
+  it('writes nothing when the limits are what it last wrote (a warm slot taken with the defaults)', () => {
+    const { fake, driver } = setup();
+    const cg = driver.create('a', { memoryBytes: 256 << 20, pidsMax: 64 });
+    fake.writes.length = 0;
+    cg.setLimits({ memoryBytes: 256 << 20, pidsMax: 64 });
+    expect(fake.writes).toEqual([]);
+    cg.setLimits({ memoryBytes: 256 << 20, pidsMax: 65 });
+    expect(fake.writes.map(([p]) => p.split('/').pop())).toContain('pids.max');
+    fake.writes.length = 0;
+    cg.setLimits({ memoryBytes: 256 << 20, pidsMax: 64 });
+    expect(fake.read('/cg/pids/ai-sandbox/sb-a/pids.max')).toBe('64');
+  });
+
   it('writes only memory.limit_in_bytes where swap accounting is off', () => {
     const { fake, driver } = setup({ memsw: false });
     driver.create('a', { memoryBytes: 256 << 20 });
@@ -249,6 +262,15 @@ describe('Hybrid sandbox cgroup', () => {
       oomKills: 1,
       pidsCurrent: 2,
     });
+  });
+
+  it('reads only what an exit report needs for exitStats', () => {
+    const { fake, driver } = setup();
+    const cg = driver.create('a', {});
+    fake.files.set('/cg/unified/ai-sandbox/sb-a/cpu.stat', 'usage_usec 2500\n');
+    fake.files.set('/cg/memory/ai-sandbox/sb-a/memory.max_usage_in_bytes', '3000\n');
+    fake.files.set('/cg/memory/ai-sandbox/sb-a/memory.oom_control', 'oom_kill_disable 0\nunder_oom 0\noom_kill 2\n');
+    expect(cg.exitStats()).toEqual({ cpuUsageNs: 2_500_000, memoryPeakBytes: 3000, oomKills: 2 });
   });
 
   it('kill writes cgroup.kill on cgroup2 and SIGKILLs every pid of the v1 cgroups', async () => {

@@ -26,10 +26,11 @@ import {
   CPU_PERIOD_US,
   cpuQuotaUs,
   DEFAULT_PARENT,
+  limitsKey,
   unavailable,
   validateLimits,
 } from './layout.js';
-import type { CgroupDriver, CgroupLimits, CgroupStats, SandboxCgroup } from './types.js';
+import type { CgroupDriver, CgroupLimits, CgroupStats, ExitStats, SandboxCgroup } from './types.js';
 
 export interface HybridMounts {
   memory: string;
@@ -199,9 +200,23 @@ class HybridSandboxCgroup implements SandboxCgroup {
     this.v1ProcsFiles = [dirs.memory, dirs.cpu, dirs.pids].map((d) => `${d}/cgroup.procs`);
   }
 
+  private applied: string | null = null;
+
   setLimits(limits: CgroupLimits): void {
+    const key = limitsKey(limits);
+    if (key === this.applied) return;
     validateLimits(limits);
     writeV1Limits(this.fs, this.dirs, limits);
+    this.applied = key;
+  }
+
+  exitStats(): ExitStats {
+    const { memory, unified } = this.dirs;
+    return {
+      cpuUsageNs: readKeyed(this.fs, `${unified}/cpu.stat`, 'usage_usec') * 1000,
+      memoryPeakBytes: readNumber(this.fs, `${memory}/memory.max_usage_in_bytes`),
+      oomKills: readKeyed(this.fs, `${memory}/memory.oom_control`, 'oom_kill'),
+    };
   }
 
   stats(): CgroupStats {

@@ -46,6 +46,11 @@ export function validateLimits(limits: CgroupLimits): void {
   }
 }
 
+/** one string per distinct set of limits: equal keys write the same files */
+export function limitsKey(l: CgroupLimits): string {
+  return `${l.memoryBytes}|${l.cpus}|${l.cpuWeight}|${l.pidsMax}`;
+}
+
 export function unavailable(message: string, details: Record<string, unknown>, cause?: unknown): AppError {
   return new AppError('CGROUP_UNAVAILABLE', message, { details, cause });
 }

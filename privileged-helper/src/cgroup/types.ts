@@ -28,6 +28,9 @@ export interface CgroupStats {
   throttledPeriods: number;
 }
 
+/** what an exit report needs (three reads instead of stats()'s six, on every sandbox's exit) */
+export type ExitStats = Pick<CgroupStats, 'cpuUsageNs' | 'memoryPeakBytes' | 'oomKills'>;
+
 export interface SandboxCgroup {
   readonly name: string;
   /** pool this cgroup sits in, or undefined for the top level */
@@ -36,8 +39,10 @@ export interface SandboxCgroup {
   readonly cgroup2Path: string;
   /** v1 `cgroup.procs` files the sandbox init must join (empty on a pure v2 host) */
   readonly v1ProcsFiles: readonly string[];
+  /** writes the limits; nothing when they are what this handle last wrote (a warm slot taken with defaults) */
   setLimits(limits: CgroupLimits): void;
   stats(): CgroupStats;
+  exitStats(): ExitStats;
   /** pids of every process in it */
   pids(): number[];
   /** SIGKILL every process in it and wait (bounded) until it is empty */

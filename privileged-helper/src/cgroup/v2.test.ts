@@ -220,6 +220,18 @@ describe('V2 sandbox cgroup', () => {
       pidsCurrent: 7,
     });
     expect(cg.pids()).toEqual([10, 11]);
+    expect(cg.exitStats()).toEqual({ cpuUsageNs: 1_500_000, memoryPeakBytes: 8192, oomKills: 2 });
+  });
+
+  it('writes nothing when the limits are what it last wrote', () => {
+    const { fake, driver } = setup();
+    driver.init();
+    const cg = driver.create('a', { memoryBytes: 256 << 20, pidsMax: 64 });
+    fake.writes.length = 0;
+    cg.setLimits({ memoryBytes: 256 << 20, pidsMax: 64 });
+    expect(fake.writes).toEqual([]);
+    cg.setLimits({ memoryBytes: 256 << 20, pidsMax: 64, cpus: 0.5 });
+    expect(fake.read(`${P}/sb-a/cpu.max`)).toBe('50000 100000');
   });
 
   it('kill writes cgroup.kill and waits until cgroup.events says empty', async () => {

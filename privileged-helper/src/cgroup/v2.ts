@@ -26,10 +26,11 @@ import {
   CPU_PERIOD_US,
   cpuQuotaUs,
   DEFAULT_PARENT,
+  limitsKey,
   unavailable,
   validateLimits,
 } from './layout.js';
-import type { CgroupDriver, CgroupLimits, CgroupStats, SandboxCgroup } from './types.js';
+import type { CgroupDriver, CgroupLimits, CgroupStats, ExitStats, SandboxCgroup } from './types.js';
 
 const CONTROLLERS = ['cpu', 'memory', 'pids'] as const;
 
@@ -175,9 +176,23 @@ class V2SandboxCgroup implements SandboxCgroup {
     private readonly killTimeoutMs: number,
   ) {}
 
+  private applied: string | null = null;
+
   setLimits(limits: CgroupLimits): void {
+    const key = limitsKey(limits);
+    if (key === this.applied) return;
     validateLimits(limits);
     writeV2Limits(this.fs, this.cgroup2Path, limits);
+    this.applied = key;
+  }
+
+  exitStats(): ExitStats {
+    const dir = this.cgroup2Path;
+    return {
+      cpuUsageNs: readKeyed(this.fs, `${dir}/cpu.stat`, 'usage_usec') * 1000,
+      memoryPeakBytes: readNumber(this.fs, `${dir}/memory.peak`),
+      oomKills: readKeyed(this.fs, `${dir}/memory.events`, 'oom_kill'),
+    };
   }
 
   stats(): CgroupStats {

@@ -5,7 +5,7 @@ const base: ExitFacts = {
   status: 0,
   initStatus: 0,
   timedOut: false,
-  stats: { cpuUsageNs: 5e6, memoryCurrentBytes: 0, memoryPeakBytes: 1 << 20, oomKills: 0, pidsCurrent: 0, throttledPeriods: 0 },
+  stats: { cpuUsageNs: 5e6, memoryPeakBytes: 1 << 20, oomKills: 0 },
   requestNs: 1_000_000n,
   execNs: 3_500_000n,
   exitNs: 11_000_000n,

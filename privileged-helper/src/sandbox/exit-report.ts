@@ -3,7 +3,7 @@
  * was killed before it could report), whether the helper's timer fired, and the cgroup's OOM count.
  */
 import { constants as osConstants } from 'node:os';
-import type { CgroupStats } from '../cgroup/types.js';
+import type { ExitStats } from '../cgroup/types.js';
 import { decodeWaitStatus } from '../launcher/launcher.js';
 import type { ExitReason, ExitReport } from '../protocol/schema.js';
 
@@ -20,7 +20,7 @@ export interface ExitFacts {
   status: number;
   initStatus: number;
   timedOut: boolean;
-  stats: CgroupStats | null;
+  stats: ExitStats | null;
   requestNs: bigint;
   execNs: bigint;
   exitNs: bigint;

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
-import type { CgroupDriver, CgroupLimits, CgroupStats, SandboxCgroup } from '../cgroup/types.js';
+import type { CgroupDriver, CgroupLimits, CgroupStats, ExitStats, SandboxCgroup } from '../cgroup/types.js';
 import { AppError } from '../errors/app-error.js';
 import { decodeWaitStatus, type Launcher, type SessionHandlers, type Spawned } from '../launcher/launcher.js';
 import { exitReport, nsToMs, signalName } from './exit-report.js';
@@ -268,7 +268,7 @@ export class SandboxManager {
   private async onExit(sb: Sandbox, status: number, initStatus: number, exitNs: bigint): Promise<void> {
     if (sb.timer) clearTimeout(sb.timer);
     sb.timer = null;
-    sb.exit = exitReport({ status, initStatus, timedOut: sb.timedOut, stats: this.readStats(sb), requestNs: sb.requestNs, execNs: sb.execNs ?? exitNs, exitNs });
+    sb.exit = exitReport({ status, initStatus, timedOut: sb.timedOut, stats: this.readExitStats(sb), requestNs: sb.requestNs, execNs: sb.execNs ?? exitNs, exitNs });
     // A checkpoint without --leave-running ends the tree once its snapshot is committed: that is the
     // checkpoint, not a crash. A program that ends on its own meanwhile is reported as it ended.
     if (sb.checkpointing?.ended) sb.exit = { ...sb.exit, reason: 'checkpointed', exitCode: 0, signal: null };
@@ -294,6 +294,14 @@ export class SandboxManager {
 
   private async notifyStopped(sb: Sandbox): Promise<void> {
     for (const o of this.observers) await o.stopped?.(sb).catch(() => undefined);
+  }
+
+  private readExitStats(sb: Sandbox): ExitStats | null {
+    try {
+      return sb.cgroup?.exitStats() ?? null;
+    } catch {
+      return null;
+    }
   }
 
   private readStats(sb: Sandbox): CgroupStats | null {

@@ -1127,6 +1127,26 @@ def init_settled(init, timeout=2.0):
 
 
 @test
+def init_reexecs_only_after_the_command_ran_a_while(c):
+    """The init serves the command from the launcher image for INIT_REEXEC_DELAY_MS (20) before it
+    re-execs /.ai-sandbox/init, so the exec does not compete with the command's start; a command that
+    ends before that is reaped by the first image, with its status."""
+    i, name = c.spawn(['/bin/sh', '-c', 'echo up; exec sleep 100'])
+    sp = spawned_of(c, i)
+    init, deadline = sp['PID'], time.monotonic() + 5
+    while os.readlink('/proc/%d/exe' % init) != '/.ai-sandbox/init':
+        assert time.monotonic() < deadline, os.readlink('/proc/%d/exe' % init)
+        time.sleep(0.0005)
+    # both clocks are CLOCK_MONOTONIC; a late poll only makes the figure larger
+    after_ms = (time.monotonic_ns() - sp['EXEC_NS']) / 1e6
+    assert after_ms >= 10, 'the init re-exec\'d %.1f ms after the execve' % after_ms
+    init_settled(init)
+    kill_and_cleanup(c, i, name)
+    r = c.run(['/bin/sh', '-c', 'exit 7'])
+    assert r.status >> 8 == 7, r
+
+
+@test
 def init_maps_only_files_inside_the_sandbox(c):
     i, name = c.spawn(['/bin/sh', '-c', 'echo up; exec sleep 100'], uid=1000, gid=1000)
     c.L.wait_for(i, {OUTPUT})
