@@ -165,8 +165,13 @@ struct root_spec {
 	const char *hostname;
 	struct str *mounts;
 	uint32_t n_mounts;
+	int rootfd;             /* the overlay root once build_root_base ran, else -1 */
 };
-void build_root(const struct root_spec *r, int setup_fd); /* in the init; fails via child_fail */
+/* In the init; fail via child_fail. build_root = build_root_base (overlay, /proc, /dev: nothing that
+ * depends on the command or the network namespace), unless it ran already (a warm slot prepared with
+ * LOWER), then the rest (/sys, binds, /tmp, hostname, lo, pivot_root). */
+void build_root_base(struct root_spec *r, int setup_fd);
+void build_root(struct root_spec *r, int setup_fd);
 void loopback_up(int setup_fd);               /* `lo` up in our netns; fails via child_fail */
 int sandbox_upper_dev(const char *dir);        /* <dir>/upper/dev before the overlay (launcher) */
 int sandbox_upper_dev_verify(const char *dir); /* RESTORE: no foreign device nodes in upper/dev */

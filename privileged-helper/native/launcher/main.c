@@ -425,7 +425,9 @@ static void on_setup(struct sandbox *sb)
 			uint64_t prev = sb->recv_ns, end = now_ns();
 			int k0 = 0;
 			if (sb->warm) {
-				o += snprintf(b, sizeof b, "warm plan-sent+received %.3f ", (tmark[16] - prev) / 1e6);
+				o += snprintf(b, sizeof b, "warm plan-sent+received %.3f (launcher %.3f wake %.3f net %.3f decode %.3f) ",
+					      (tmark[16] - prev) / 1e6, (tmark[17] - prev) / 1e6, (tmark[18] - tmark[17]) / 1e6,
+					      (tmark[19] - tmark[18]) / 1e6, (tmark[16] - tmark[19]) / 1e6);
 				prev = tmark[16];
 				k0 = 4;
 			}
@@ -922,6 +924,7 @@ int main(int argc, char **argv)
 				free(table[i]->cgroup2);
 				free(table[i]->procs);
 				free(table[i]->netns);
+				free(table[i]->overlay_opts);
 				free(table[i]->restore_log);
 				free(table[i]->restore_hostname);
 				free(table[i]);

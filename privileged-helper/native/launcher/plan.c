@@ -25,7 +25,7 @@ static uint64_t allowed_tags(int type)
 		return B(T_TARGET) | B(T_ARG) | B(T_ENV) | B(T_WORKDIR) | B(T_UID) | B(T_GID) | B(T_FLAGS) |
 		       B(T_ROWS) | B(T_COLS);
 	case REQ_PREPARE:
-		return B(T_SANDBOX_DIR) | B(T_TMPFS_BYTES) | B(T_CGROUP2) | B(T_CGROUP_PROCS) | B(T_NETNS);
+		return B(T_SANDBOX_DIR) | B(T_TMPFS_BYTES) | B(T_CGROUP2) | B(T_CGROUP_PROCS) | B(T_NETNS) | B(T_LOWER);
 	case REQ_RESTORE:
 		return B(T_SANDBOX_DIR) | B(T_TMPFS_BYTES) | B(T_CGROUP2) | B(T_CGROUP_PROCS) | B(T_LOWER) |
 		       B(T_IMAGES_DIR) | B(T_UPPER_ARCHIVE) | B(T_CRIU) | B(T_INHERIT) | B(T_EXTERNAL) | B(T_HOSTNAME) |

@@ -32,6 +32,7 @@ struct sandbox {
 	char **procs;
 	uint32_t n_procs;
 	char *netns;            /* NETNS given at PREPARE (NULL: none), a later SPAWN must match */
+	char *overlay_opts;     /* PREPARE with LOWER: the overlay its init mounted, a later SPAWN must match */
 	uint64_t tmpfs_bytes;   /* current size= of the tmpfs (a SPAWN into a warm slot may change it) */
 	uint8_t *inq;           /* pending STDIN bytes, bounded by STDIN_QUEUE_MAX */
 	size_t inq_len;

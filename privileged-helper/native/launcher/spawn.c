@@ -57,7 +57,7 @@ struct init_args {
 	bool net_deferred;
 	int plan_fd; /* warm slot (PREPARE): the init's end of the plan channel; -1 for a cold SPAWN */
 	struct cgroup_fds cg; /* the v1 cgroup.procs files to join (CGROUP2: joined at clone3) */
-	struct root_spec root; /* a warm slot has only .dir until its plan arrives */
+	struct root_spec root; /* a warm slot has only .dir (and .overlay_opts, prepared with LOWER) until its plan */
 	struct cmd_spec cmd;
 };
 
@@ -96,6 +96,7 @@ static void init_wait_plan(struct init_args *a)
 	ssize_t n;
 	while ((n = recvmsg(a->plan_fd, &m, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
 		;
+	TMARK(18);
 	if (n == 0)
 		_exit(0); /* channel closed without a plan: the launcher is shutting down */
 	if (n < 0)
@@ -143,6 +144,7 @@ static void init_wait_plan(struct init_args *a)
 			close(ns);
 		nfds = nstdio;
 	}
+	TMARK(19);
 	for (int i = 0; i < nfds; i++) {
 		if (!fd_kind_ok(fds[i], tty))
 			child_fail(sfd, ST_PLAN, EBADF);
@@ -161,7 +163,7 @@ static void init_wait_plan(struct init_args *a)
 	if (!opts || !hostname || !workdir || !argv || !envp)
 		child_fail(sfd, ST_PLAN, opts ? ENOMEM : EINVAL);
 	a->root = (struct root_spec){ .dir = a->root.dir, .overlay_opts = opts, .hostname = hostname,
-				      .mounts = pl.mount, .n_mounts = pl.n_mount };
+				      .mounts = pl.mount, .n_mounts = pl.n_mount, .rootfd = a->root.rootfd };
 	a->cmd = (struct cmd_spec){ .argv = argv, .envp = envp, .workdir = workdir, .uid = (uid_t)pl.uid,
 				    .gid = (gid_t)pl.gid, .tty = tty, .allow_listen = pl.flags & FLAG_ALLOW_LISTEN,
 				    .no_landlock = pl.flags & FLAG_NO_LANDLOCK, .in_fd = fds[0],
@@ -203,6 +205,8 @@ static void init_main(void *arg)
 	if (setsid() < 0)
 		child_fail(sfd, ST_SETSID, errno);
 	TMARK(3);
+	if (a->plan_fd >= 0 && a->root.overlay_opts) /* prepared with LOWER: the overlay, /proc, /dev now */
+		build_root_base(&a->root, sfd);
 	if (a->plan_fd >= 0)
 		init_wait_plan(a);
 	build_root(&a->root, sfd);
@@ -368,9 +372,11 @@ static void start_init(uint32_t id, struct plan *pl, uint64_t recv_ns, bool prep
 		err = ENOMEM;
 		goto fail;
 	}
-	if (!prepare) {
+	if (!prepare || pl->n_lower) {
 		if (!(opts = overlay_options(pl, h.dir, &why)))
 			goto fail;
+	}
+	if (!prepare) {
 		hostname = str_dup0(pl->hostname);
 		workdir = str_dup0(pl->workdir);
 		argv = strv_from(pl->arg, pl->n_arg);
@@ -402,9 +408,11 @@ static void start_init(uint32_t id, struct plan *pl, uint64_t recv_ns, bool prep
 	a.plan_fd = chan[1];
 	a.cg = h.cg;
 	a.root.dir = h.dir;
+	a.root.overlay_opts = opts; /* PREPARE with LOWER: its init mounts the overlay before the plan */
+	a.root.rootfd = -1;
 	if (!prepare) {
 		a.root = (struct root_spec){ .dir = h.dir, .overlay_opts = opts, .hostname = hostname, .mounts = pl->mount,
-					     .n_mounts = pl->n_mount };
+					     .n_mounts = pl->n_mount, .rootfd = -1 };
 		a.cmd = (struct cmd_spec){ .argv = argv, .envp = envp, .workdir = workdir, .uid = (uid_t)pl->uid,
 					   .gid = (gid_t)pl->gid, .tty = tty, .allow_listen = pl->flags & FLAG_ALLOW_LISTEN,
 					   .no_landlock = pl->flags & FLAG_NO_LANDLOCK, .in_fd = chi[0], .out_fd = chi[1],
@@ -455,6 +463,10 @@ static void start_init(uint32_t id, struct plan *pl, uint64_t recv_ns, bool prep
 	sb->plan_fd = chan[0];
 	sb->warm = sb->ack_pending = prepare;
 	sb->netns = netns;
+	if (prepare && opts) { /* the init has its copy; this one is what a SPAWN into the slot must match */
+		sb->overlay_opts = opts;
+		opts = NULL;
+	}
 	host_setup_commit(&h, sb);
 	free(opts);
 	free(hostname);
@@ -493,6 +505,11 @@ void handle_prepare(uint32_t id, struct plan *pl)
 	}
 	if (pl->tmpfs_bytes == 0 || pl->n_procs > MAX_CGROUP_PROCS) {
 		ev_prepare_failed(id, ST_PLAN, EINVAL, "bad TMPFS_BYTES or too many CGROUP_PROCS");
+		return;
+	}
+	const char *why = "";
+	if (validate_lowers(pl, &why) < 0) {
+		ev_prepare_failed(id, ST_PLAN, EINVAL, why);
 		return;
 	}
 	if (sb_find(id)) {
@@ -600,7 +617,12 @@ static void spawn_into_slot(struct sandbox *sb, const struct plan *pl, const uin
 	char *opts = overlay_options(pl, sb->dir, &why); /* the init builds it again; refuse early here */
 	if (!opts)
 		goto fail;
+	bool same_root = !sb->overlay_opts || !strcmp(opts, sb->overlay_opts);
 	free(opts);
+	if (!same_root) { /* its overlay is mounted already: another LOWER cannot use this slot */
+		why = "LOWER differs from the prepared slot's";
+		goto fail;
+	}
 	bool tty = pl->flags & FLAG_TTY;
 	if ((r = make_stdio(tty, pl->rows, pl->cols, par, chi)) < 0) {
 		stage = tty ? ST_PTY : ST_PIPES;
@@ -641,6 +663,7 @@ static void spawn_into_slot(struct sandbox *sb, const struct plan *pl, const uin
 	int sent[4] = { chi[0], chi[1], chi[2], -1 }, nsent = tty ? 1 : 3;
 	if (late_ns >= 0)
 		sent[nsent++] = late_ns;
+	TMARK(17);
 	r = send_plan(sb->plan_fd, body, len, sent, nsent);
 	close_stdio(chi);
 	if (late_ns >= 0)

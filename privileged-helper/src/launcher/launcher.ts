@@ -101,6 +101,8 @@ export interface PreparePlan {
   tmpfsBytes: number;
   cgroup2Path: string;
   v1ProcsFiles: readonly string[];
+  /** the overlay's lower layers, mounted (with /proc and /dev) before the plan; a SPAWN must match */
+  lowerDirs?: readonly string[] | undefined;
 }
 
 const errnoNames = new Map<number, string>(
@@ -240,6 +242,7 @@ export class Launcher {
           [Tag.TMPFS_BYTES, BigInt(plan.tmpfsBytes)],
           [Tag.CGROUP2, plan.cgroup2Path],
           ...plan.v1ProcsFiles.map((f): TlvField => [Tag.CGROUP_PROCS, f]),
+          ...(plan.lowerDirs ?? []).map((d): TlvField => [Tag.LOWER, d]),
         ]),
       );
     }).catch((err: unknown) => {

@@ -81,7 +81,7 @@ export class SandboxManager {
       cgroups,
       path.join(dirs.instance, 'sb'),
       opts.warmSlots,
-      { limits: { memoryBytes: DEFAULTS.memoryBytes, pidsMax: DEFAULTS.pidsMax }, tmpfsBytes: DEFAULTS.tmpfsBytes },
+      { limits: { memoryBytes: DEFAULTS.memoryBytes, pidsMax: DEFAULTS.pidsMax }, tmpfsBytes: DEFAULTS.tmpfsBytes, lowerDirs: this.lowerDirs({}) },
       () => this.nextLauncherId++,
     );
     this.warm.fill();
@@ -97,9 +97,9 @@ export class SandboxManager {
     checkRootfs(spec.rootfs);
     checkMounts(spec.mounts);
     const mounts = [...spec.mounts, ...(opts.internalMounts ?? [])];
-    // Sandboxes in a resource pool, and sandboxes with approvals (their filter is installed by a cold
-    // SPAWN only), start cold.
-    const slot = spec.pool === undefined && spec.approvals === undefined ? this.warm.take() : undefined;
+    // Sandboxes in a resource pool, with approvals (their filter is installed by a cold SPAWN only) or
+    // with their own rootfs (a slot's overlay is the default root's) start cold.
+    const slot = spec.pool === undefined && spec.approvals === undefined && spec.rootfs === undefined ? this.warm.take() : undefined;
     return this.launch(spec, opts, slot, async (sb, cgroup) => {
       const net = await this.attachNetwork(sb);
       // From a warm slot the launcher builds the root while the network rules go in, and starts the

@@ -16,7 +16,7 @@ function setup(size: number) {
     createAsync: async (name: string) => ({ name, cgroup2Path: `/cg/${name}`, v1ProcsFiles: [], remove: async () => {} }) as unknown as SandboxCgroup,
   } as unknown as CgroupDriver;
   let id = 0;
-  const pool = new WarmPool(launcher, cgroups, '/run/x/sb', size, { limits: {}, tmpfsBytes: 1 << 20 }, () => ++id);
+  const pool = new WarmPool(launcher, cgroups, '/run/x/sb', size, { limits: {}, tmpfsBytes: 1 << 20, lowerDirs: ['/'] }, () => ++id);
   return { pool, prepared };
 }
 

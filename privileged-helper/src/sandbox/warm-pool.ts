@@ -1,6 +1,7 @@
 /**
- * Warm slots: a few sandbox inits made ahead of time (tmpfs mounted, namespaces cloned, cgroups joined),
- * each waiting for the rest of its plan. Taking one skips the slowest part of a start: creating a
+ * Warm slots: a few sandbox inits made ahead of time (tmpfs mounted, namespaces cloned, cgroups joined,
+ * the default root's overlay, /proc and /dev mounted), each waiting for the rest of its plan. Only a
+ * sandbox on the default root takes one (a --rootfs needs another overlay). Taking one skips the slowest part of a start: creating a
  * network namespace (~1 ms) and, on hybrid cgroup hosts, joining v1 cgroups, which can wait for an RCU
  * grace period (several ms) after the machine was idle. Slots are refilled in the background; each is
  * used by exactly one sandbox and never recycled.
@@ -37,7 +38,7 @@ export class WarmPool {
     private readonly cgroups: CgroupDriver,
     private readonly sbRoot: string,
     private readonly size: number,
-    private readonly defaults: { limits: CgroupLimits; tmpfsBytes: number },
+    private readonly defaults: { limits: CgroupLimits; tmpfsBytes: number; lowerDirs: readonly string[] },
     private readonly allocId: () => number,
   ) {}
 
@@ -78,7 +79,7 @@ export class WarmPool {
     try {
       cgroup = await this.cgroups.createAsync(name, this.defaults.limits);
       const slot: WarmSlot = { launcherId: id, name, cgroup, sandboxDir };
-      await this.launcher.prepare(id, { sandboxDir, tmpfsBytes: this.defaults.tmpfsBytes, cgroup2Path: cgroup.cgroup2Path, v1ProcsFiles: cgroup.v1ProcsFiles }, () => {
+      await this.launcher.prepare(id, { sandboxDir, tmpfsBytes: this.defaults.tmpfsBytes, cgroup2Path: cgroup.cgroup2Path, v1ProcsFiles: cgroup.v1ProcsFiles, lowerDirs: this.defaults.lowerDirs }, () => {
         // the slot's init died before it was used: forget it and give back its resources
         const i = this.ready.indexOf(slot);
         if (i >= 0) this.ready.splice(i, 1);

@@ -671,12 +671,8 @@ def warm_command_in_prepared_cgroups_with_only_lo_and_no_extra_fds(c):
             break
         time.sleep(0.01)
     assert fds == ['0', '1', '2'], fds
-    end = time.time() + 2
-    while True:  # the init drops the launcher's pidfd once it has re-exec'd (/.ai-sandbox/init)
-        ifds = [os.readlink('/proc/%d/fd/%s' % (init, x)) for x in os.listdir('/proc/%d/fd' % init)]
-        if len(ifds) == 1 or time.time() > end:
-            break
-        time.sleep(0.01)
+    init_settled(init)  # the init drops the launcher's pidfd once it has re-exec'd (/.ai-sandbox/init)
+    ifds = [os.readlink('/proc/%d/fd/%s' % (init, x)) for x in os.listdir('/proc/%d/fd' % init)]
     assert len(ifds) == 1 and ifds[0].startswith('pipe:'), ifds
     c.L.send(KILL, i, struct.pack('<Q', 9))
     c.L.wait_for(i, {EXIT})
@@ -768,6 +764,34 @@ def warm_kill_prepared_slot_gives_exit_and_cleanup_unmounts(c):
     assert not mounts_under(d) and not os.path.exists(d)
     with open(CGPIDS + '/cgroup.procs') as f:
         assert f.read().split() == []
+
+
+@test
+def warm_slot_prepared_with_lower_mounts_its_root_early_and_binds_and_sys_at_spawn(c):
+    """PREPARE with LOWER mounts the overlay, /proc and /dev before the plan; the SPAWN still gets its
+    binds, a /sys of its own network namespace (only lo) and its hostname. A SPAWN with other LOWER
+    dirs is refused and the slot stays usable."""
+    src = STATE + '/warm-lower-src'
+    os.makedirs(src, exist_ok=True)
+    os.chmod(src, 0o755)
+    with open(src + '/x', 'w') as f:
+        f.write('bound')
+    lower = tlv(T['LOWER'], c.host) + tlv(T['LOWER'], '/')
+    i, name = c.prepare(extra=lower)
+    try:
+        c.L.send(SPAWN, i, spawn_body(['/bin/echo', 'wrong'], name, '/'))
+        r = Result(c.L.wait_for(i, {SPAWN_FAILED, SPAWNED}))
+        c.L.pop(i)
+        assert r.failed and r.failed['ERRNO'] == errno.EINVAL and b'LOWER' in r.failed.get('MESSAGE', b''), r
+        c.spawn_into(i, name, ['/bin/sh', '-c', 'ls /sys/class/net; cat /data/x; echo; hostname; grep -c . /proc/1/status'],
+                     hostname='early', mounts=[src.encode() + b'\0/data\0ro'])
+        r = Result(c.L.wait_for(i, {EXIT, SPAWN_FAILED}))
+        c.L.pop(i)
+        lines = r.out.decode().split('\n')
+        assert r.status == 0 and lines[:3] == ['lo', 'bound', 'early'] and int(lines[3]) > 10, r
+        c.cleanup(name)
+    finally:
+        shutil.rmtree(src)
 
 
 @test
