@@ -21,6 +21,7 @@ struct sandbox {
 	int plan_fd;            /* warm slot: launcher end of the plan channel until the plan is sent */
 	bool tty, dead, in_close_pending, in_armed, have_cmd_status;
 	bool warm;              /* made by PREPARE */
+	bool net_pooled;        /* a warm slot waiting in a pooled netns (a SPAWN without NETNS keeps it) */
 	bool ack_pending;       /* PREPARE not answered yet: a failure is an ACK, not SPAWN_FAILED */
 	int cmd_status;
 	unsigned fail_stage;

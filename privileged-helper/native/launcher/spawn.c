@@ -52,9 +52,10 @@
 
 struct init_args {
 	int setup_w, status_w, netns_fd;
-	/* warm slot prepared without NETNS: it waits in the launcher's network namespace and gets its own
-	 * at SPAWN (NETNS, a pooled one, or a new one), so no namespace is made for nothing */
-	bool net_deferred;
+	/* warm slot prepared without NETNS: it waits in a pooled namespace (net_pooled), else in the
+	 * launcher's, and a SPAWN with NETNS moves it there; without NETNS it keeps the pooled one (else
+	 * gets one from the pool or makes one). Joined at PREPARE, the setns (~0.3 ms) is off the start. */
+	bool net_deferred, net_pooled;
 	int plan_fd; /* warm slot (PREPARE): the init's end of the plan channel; -1 for a cold SPAWN */
 	struct cgroup_fds cg; /* the v1 cgroup.procs files to join (CGROUP2: joined at clone3) */
 	struct root_spec root; /* a warm slot has only .dir (and .overlay_opts, prepared with LOWER) until its plan */
@@ -130,15 +131,16 @@ static void init_wait_plan(struct init_args *a)
 	}
 	bool tty = pl.flags & FLAG_TTY;
 	int nstdio = tty ? 1 : 3;
-	/* A deferred slot gets a namespace fd after the stdio (NETNS, or a pooled one), or none when the
-	 * pool was empty: then it makes one. A NETNS in the plan must come as an fd, never as a new one. */
+	/* A deferred slot gets a namespace fd after the stdio (NETNS, or a pooled one), or none: then it
+	 * keeps the pooled one it joined at PREPARE, or makes one. A NETNS in the plan must come as an
+	 * fd, never as a new one. */
 	if (nfds != nstdio + (a->net_deferred ? 1 : 0) && !(a->net_deferred && !HAVE(&pl, T_NETNS) && nfds == nstdio))
 		child_fail(sfd, ST_PLAN, EBADF);
 	if (a->net_deferred) {
 		int ns = nfds > nstdio ? fds[nstdio] : -1;
 		if (ns >= 0 && (!is_netns_fd(ns) || setns(ns, CLONE_NEWNET) < 0))
 			child_fail(sfd, ST_SETNS_NETNS, is_netns_fd(ns) ? errno : EINVAL);
-		if (ns < 0 && unshare(CLONE_NEWNET) < 0)
+		if (ns < 0 && !a->net_pooled && unshare(CLONE_NEWNET) < 0)
 			child_fail(sfd, ST_SETNS_NETNS, errno);
 		if (ns >= 0)
 			close(ns);
@@ -428,10 +430,11 @@ static void start_init(uint32_t id, struct plan *pl, uint64_t recv_ns, bool prep
 	}
 	/* No NETNS: a pre-created namespace from the pool saves ~1 ms of clone3 (netns_pool.c); the
 	 * init joins it exactly like a NETNS one. Empty pool: CLONE_NEWNET as before. A warm slot without
-	 * NETNS gets its namespace only at SPAWN (see init_args.net_deferred). */
+	 * NETNS joins a pooled one now and may be moved at SPAWN (see init_args.net_deferred). */
 	a.net_deferred = prepare && h.netns_fd < 0;
-	if (h.netns_fd < 0 && !prepare)
+	if (h.netns_fd < 0)
 		h.netns_fd = netns_pool_take();
+	a.net_pooled = a.net_deferred && h.netns_fd >= 0;
 	a.netns_fd = h.netns_fd;
 	uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
 			 (a.netns_fd >= 0 || a.net_deferred ? 0 : CLONE_NEWNET);
@@ -463,6 +466,7 @@ static void start_init(uint32_t id, struct plan *pl, uint64_t recv_ns, bool prep
 	sb->plan_fd = chan[0];
 	sb->warm = sb->ack_pending = prepare;
 	sb->netns = netns;
+	sb->net_pooled = a.net_pooled;
 	if (prepare && opts) { /* the init has its copy; this one is what a SPAWN into the slot must match */
 		sb->overlay_opts = opts;
 		opts = NULL;
@@ -640,7 +644,7 @@ static void spawn_into_slot(struct sandbox *sb, const struct plan *pl, const uin
 			goto fail;
 		}
 	}
-	if (!sb->netns && late_ns < 0)
+	if (!sb->netns && late_ns < 0 && !sb->net_pooled)
 		late_ns = netns_pool_take(); /* -1 when empty: the init makes one */
 	if (pl->tmpfs_bytes != sb->tmpfs_bytes) {
 		stage = ST_MOUNT_TMPFS;

@@ -941,9 +941,11 @@ def stdin_eof_kills_prepared_slots(path):
     slots = [c.prepare() for _ in range(3)]
     inits = [k for k in children(L.p.pid) if k not in makers]
     assert len(inits) == 3, inits
-    # a waiting slot has no namespace of its own yet (it gets one at SPAWN): none is made for nothing
+    # a waiting slot sits in a namespace of its own from the pool (a SPAWN without NETNS keeps it)
     nets = {os.readlink('/proc/%d/ns/net' % k) for k in inits}
-    assert nets == {os.readlink('/proc/%d/ns/net' % L.p.pid)} and len(mounts_under(STATE + '/sb')) == 4, (nets, mounts_under(STATE + '/sb'))
+    assert len(nets) == 3 and os.readlink('/proc/%d/ns/net' % L.p.pid) not in nets, nets
+    assert nets <= pool, (nets, pool)
+    assert len(mounts_under(STATE + '/sb')) == 4, mounts_under(STATE + '/sb')
     L.p.stdin.close()
     assert L.p.wait(10) == 0
     assert mounts_under(STATE + '/sb') == [STATE + '/sb'], mounts_under(STATE + '/sb')
@@ -953,7 +955,7 @@ def stdin_eof_kills_prepared_slots(path):
         assert not os.path.exists('/proc/%d' % k), 'process %d survived' % k
     with open(CGPIDS + '/cgroup.procs') as f:
         assert f.read().split() == []
-    held = net_refs() & pool  # (the waiting slots were in the host's namespace, which stays)
+    held = net_refs() & pool  # the slots' pooled namespaces went with them
     assert not held, 'namespaces still referenced: %r' % held
 
 
