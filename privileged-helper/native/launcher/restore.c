@@ -216,7 +216,9 @@ static void restorer_main(void *arg)
 	char *av[] = { "tar", "--xattrs", "--xattrs-include=*", "--acls", "--numeric-owner", "-xf", (char *)a->archive,
 		       "-C", upper, NULL };
 	char *tar_ev[] = { "PATH=/usr/bin:/bin", "LC_ALL=C", NULL };
+	TMARK(31);
 	int r = run_tar(av, tar_ev);
+	TMARK(32);
 	if (r < 0)
 		child_fail(sfd, ST_ARCHIVE, -r);
 	if (r != 0)
@@ -282,6 +284,7 @@ static void restorer_main(void *arg)
 	if (sfd < 3 || (sfd >= INHERIT_FD0 && sfd <= NETNS_FD)) /* cannot be: 0-2 and 100-104 are taken */
 		_exit(127);
 	char *ev[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", NULL };
+	TMARK(33);
 	execve(a->criu, a->criu_argv, ev); /* success closes the CLOEXEC setup pipe: criu's exit status rules */
 	child_fail(sfd, ST_CRIU_RESTORE, errno);
 }
@@ -387,6 +390,7 @@ void handle_restore(uint32_t id, struct plan *pl, uint64_t recv_ns)
 	if (a.net_key)
 		a.netns_fd = h.netns_fd = netns_pool_take(); /* -1: the restorer makes one */
 	int pidfd = -1;
+	TMARK(30);
 	pid_t pid = host_setup_clone(&h, 0, &pidfd, restorer_main, &a);
 	if (pid < 0) {
 		stage = ST_CLONE3;
@@ -576,6 +580,7 @@ static bool other_restore_into(const struct sandbox *sb) { return sb_restoring_i
 
 void restore_done(struct sandbox *sb, int st)
 {
+	TMARK(34);
 	char text[512];
 	uint32_t rec[2];
 	ssize_t n = read(sb->setup_fd, rec, sizeof rec);
@@ -644,4 +649,7 @@ void restore_done(struct sandbox *sb, int st)
 	sb_watch(sb, sb->pidfd, R_PIDFD, EPOLLIN);
 	sb_watch(sb, sb->status_fd, R_STATUS, EPOLLIN);
 	ev_spawned(sb);
+#ifdef LAUNCHER_TIMING
+	logmsg("timing: restore clone %.3f joins %.3f tar %.3f prep %.3f criu+exit %.3f after %.3f", (tmark[30] - sb->recv_ns) / 1e6, (tmark[31] - tmark[30]) / 1e6, (tmark[32] - tmark[31]) / 1e6, (tmark[33] - tmark[32]) / 1e6, (tmark[34] - tmark[33]) / 1e6, (now_ns() - tmark[34]) / 1e6);
+#endif
 }
