@@ -35,7 +35,9 @@ struct dump_result {
 	uint32_t stage; /* DUMP_DONE, else ST_CRIU_DUMP or ST_ARCHIVE (or a setup stage) */
 	int32_t code;   /* criu's / tar's run_wait result (status, 256 + signal, -errno), or a setup stage's errno */
 	uint64_t criu_ns, tar_ns;
+	uint32_t skeleton, pad; /* the upper layer was the skeleton (upper_is_skeleton) when archived */
 };
+static bool dumped_skeleton; /* in the dumper */
 
 struct dumper_args {
 	int res_w;
@@ -61,7 +63,7 @@ static bool dump_external_ok(struct str e)
 static void dump_report(int fd, uint32_t stage, int32_t code, uint64_t criu_ns, uint64_t tar_ns) __attribute__((noreturn));
 static void dump_report(int fd, uint32_t stage, int32_t code, uint64_t criu_ns, uint64_t tar_ns)
 {
-	struct dump_result r = { stage, code, criu_ns, tar_ns };
+	struct dump_result r = { stage, code, criu_ns, tar_ns, dumped_skeleton, 0 };
 	(void)!write(fd, &r, sizeof r);
 	_exit(0);
 }
@@ -89,6 +91,7 @@ static void dumper_main(struct dumper_args *a)
 	uint64_t t1 = now_ns();
 	if (r != 0)
 		dump_report(fd, ST_CRIU_DUMP, r, t1 - t0, 0);
+	dumped_skeleton = upper_is_skeleton(a->upper); /* the tree is stopped: the layer cannot change now */
 	/* the flags restore.c extracts with */
 	char *tav[] = { "tar", "--xattrs", "--xattrs-include=*", "--acls", "--numeric-owner", "-C", (char *)a->upper,
 			"-cf", (char *)a->archive, ".", NULL };
@@ -265,6 +268,8 @@ void handle_dump(uint32_t id, struct plan *pl)
 	res[0] = -1;
 	sb->restore_log = log; /* its tail explains a failed dump */
 	log = NULL;
+	sb->archive = archive;
+	archive = NULL;
 	goto out;
 
 fail:
@@ -282,6 +287,45 @@ out:
 	free(upper);
 	free(externals);
 	free(argv);
+}
+
+#define SKELETON_MEMO 64
+static struct skel_id {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtim, ctim;
+} skel[SKELETON_MEMO];
+static unsigned skel_next;
+
+static bool skel_id_of(const char *path, struct skel_id *id)
+{
+	struct stat st;
+	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+		return false;
+	*id = (struct skel_id){ st.st_dev, st.st_ino, st.st_size, st.st_mtim, st.st_ctim };
+	return true;
+}
+
+void skeleton_archive_remember(const char *path)
+{
+	struct skel_id id;
+	if (skel_id_of(path, &id))
+		skel[skel_next++ % SKELETON_MEMO] = id;
+}
+
+bool skeleton_archive_known(const char *path)
+{
+	struct skel_id id;
+	if (!skel_id_of(path, &id))
+		return false;
+	for (unsigned i = 0; i < SKELETON_MEMO && i < skel_next; i++) {
+		const struct skel_id *k = &skel[i];
+		if (k->dev == id.dev && k->ino == id.ino && k->size == id.size && k->mtim.tv_sec == id.mtim.tv_sec &&
+		    k->mtim.tv_nsec == id.mtim.tv_nsec && k->ctim.tv_sec == id.ctim.tv_sec && k->ctim.tv_nsec == id.ctim.tv_nsec)
+			return true;
+	}
+	return false;
 }
 
 /* The dumper exited: DUMPED with its record (or why there is none). */
@@ -306,6 +350,8 @@ void dump_done(struct sandbox *sb, int st)
 	} else if (r.stage != DUMP_DONE) {
 		ev_dumped(sb->id, r.stage, r.code, "dumper", r.criu_ns, r.tar_ns);
 	} else {
+		if (r.skeleton && sb->archive)
+			skeleton_archive_remember(sb->archive);
 		ev_dumped_text(sb->id, DUMP_DONE, 0, "", r.criu_ns, r.tar_ns);
 	}
 	sb_release(sb);

@@ -175,6 +175,10 @@ void build_root(struct root_spec *r, int setup_fd);
 void loopback_up(int setup_fd);               /* `lo` up in our netns; fails via child_fail */
 int sandbox_upper_dev(const char *dir);        /* <dir>/upper/dev before the overlay (launcher) */
 int sandbox_upper_dev_verify(const char *dir); /* RESTORE: no foreign device nodes in upper/dev */
+/* The writable layer as a fresh sandbox leaves it: upper/ holds only dev exactly as sandbox_upper_dev
+ * makes it and an empty root-owned 1777 tmp (overlayfs' own xattrs only). Anything else: false. */
+bool upper_is_skeleton(const char *upper);
+int sandbox_upper_skeleton(const char *dir);   /* make that layer in <dir>/upper (RESTORE of one) */
 char *overlay_options(const struct plan *pl, const char *dir, const char **why);
 int validate_lowers(const struct plan *pl, const char **why);
 int validate_mounts(const struct plan *pl, const char **why);

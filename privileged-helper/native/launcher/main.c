@@ -925,6 +925,7 @@ int main(int argc, char **argv)
 				free(table[i]->procs);
 				free(table[i]->netns);
 				free(table[i]->overlay_opts);
+				free(table[i]->archive);
 				free(table[i]->restore_log);
 				free(table[i]->restore_hostname);
 				free(table[i]);

@@ -617,6 +617,11 @@ static const struct { const char *name; unsigned maj, min; } dev_nodes[] = {
 	{ "null", 1, 3 }, { "zero", 1, 5 }, { "full", 1, 7 }, { "random", 1, 8 }, { "urandom", 1, 9 }, { "tty", 5, 0 },
 };
 
+static const char *const dev_links[][2] = {
+	{ "/proc/self/fd", "fd" }, { "/proc/self/fd/0", "stdin" }, { "/proc/self/fd/1", "stdout" },
+	{ "/proc/self/fd/2", "stderr" }, { "pts/ptmx", "ptmx" },
+};
+
 /* Launcher, host namespace, before the overlay is mounted: <dir>/upper/dev with the device nodes,
  * links and directories the sandbox gets (see mount_dev). The sandbox tmpfs is nodev on the host, so
  * these nodes open nothing there. */
@@ -632,22 +637,124 @@ int sandbox_upper_dev(const char *dir)
 		return r;
 	if (dev < 0)
 		return -errno;
-	static const char *const links[][2] = {
-		{ "/proc/self/fd", "fd" }, { "/proc/self/fd/0", "stdin" }, { "/proc/self/fd/1", "stdout" },
-		{ "/proc/self/fd/2", "stderr" }, { "pts/ptmx", "ptmx" },
-	};
 	for (size_t i = 0; !r && i < sizeof dev_nodes / sizeof *dev_nodes; i++)
 		if (mknodat(dev, dev_nodes[i].name, S_IFCHR | 0666, makedev(dev_nodes[i].maj, dev_nodes[i].min)) < 0 ||
 		    fchmodat(dev, dev_nodes[i].name, 0666, 0) < 0) /* past the umask */
 			r = -errno;
-	for (size_t i = 0; !r && i < sizeof links / sizeof *links; i++)
-		if (symlinkat(links[i][0], dev, links[i][1]) < 0)
+	for (size_t i = 0; !r && i < sizeof dev_links / sizeof *dev_links; i++)
+		if (symlinkat(dev_links[i][0], dev, dev_links[i][1]) < 0)
 			r = -errno;
 	if (!r && (mkdirat(dev, "pts", 0755) < 0 || mkdirat(dev, "shm", 01777) < 0 || fchmodat(dev, "shm", 01777, 0) < 0))
 		r = -errno;
 	if (!r && fsetxattr(dev, "trusted.overlay.opaque", "y", 1, 0) < 0)
 		r = -errno;
 	close(dev);
+	return r;
+}
+
+/* ------------------------------------------------------------------ the skeleton writable layer */
+
+/* `path` holds exactly the `n` entries `names` (n = 0: is empty) */
+static bool only_entries(const char *path, const char *const *names, size_t n)
+{
+	DIR *d = opendir(path);
+	if (!d)
+		return false;
+	size_t seen = 0;
+	bool ok = true;
+	struct dirent *e;
+	while (ok && (e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		ok = false;
+		for (size_t i = 0; i < n && !ok; i++)
+			ok = !strcmp(e->d_name, names[i]);
+		seen++;
+	}
+	closedir(d);
+	return ok && seen == n;
+}
+
+/* every xattr of `path` is `exact` or starts with `prefix` (either may be NULL); none at all is fine */
+static bool xattrs_only(const char *path, const char *exact, const char *prefix)
+{
+	char buf[1024];
+	ssize_t n = llistxattr(path, buf, sizeof buf);
+	if (n < 0)
+		return false;
+	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(buf + i) + 1) {
+		const char *x = buf + i;
+		if (!(exact && !strcmp(x, exact)) && !(prefix && !strncmp(x, prefix, strlen(prefix))))
+			return false;
+	}
+	return true;
+}
+
+static bool is_root_owned(const struct stat *st, mode_t type, mode_t perm)
+{
+	return (st->st_mode & S_IFMT) == type && (type == S_IFLNK || (st->st_mode & 07777) == perm) && !st->st_uid && !st->st_gid;
+}
+
+bool upper_is_skeleton(const char *upper)
+{
+	static const char *const top[] = { "dev", "tmp" };
+	const char *dev_names[sizeof dev_nodes / sizeof *dev_nodes + sizeof dev_links / sizeof *dev_links + 2];
+	size_t nd = 0;
+	for (size_t i = 0; i < sizeof dev_nodes / sizeof *dev_nodes; i++)
+		dev_names[nd++] = dev_nodes[i].name;
+	for (size_t i = 0; i < sizeof dev_links / sizeof *dev_links; i++)
+		dev_names[nd++] = dev_links[i][1];
+	dev_names[nd++] = "pts";
+	dev_names[nd++] = "shm";
+	char p[PATH_MAX], t[PATH_MAX];
+	struct stat st;
+	if (!only_entries(upper, top, 2))
+		return false;
+	/* tmp: made by the init's chmod (a copy-up: overlayfs' own xattrs only) and still empty */
+	snprintf(p, sizeof p, "%s/tmp", upper);
+	if (lstat(p, &st) < 0 || !is_root_owned(&st, S_IFDIR, 01777) || !only_entries(p, NULL, 0) ||
+	    !xattrs_only(p, NULL, "trusted.overlay."))
+		return false;
+	/* dev: exactly what sandbox_upper_dev makes, nothing added, changed or given an xattr */
+	snprintf(p, sizeof p, "%s/dev", upper);
+	if (lstat(p, &st) < 0 || !is_root_owned(&st, S_IFDIR, 0755) || !only_entries(p, dev_names, nd) ||
+	    !xattrs_only(p, "trusted.overlay.opaque", NULL))
+		return false;
+	for (size_t i = 0; i < sizeof dev_nodes / sizeof *dev_nodes; i++) {
+		snprintf(p, sizeof p, "%s/dev/%s", upper, dev_nodes[i].name);
+		if (lstat(p, &st) < 0 || !is_root_owned(&st, S_IFCHR, 0666) ||
+		    st.st_rdev != makedev(dev_nodes[i].maj, dev_nodes[i].min) || !xattrs_only(p, NULL, NULL))
+			return false;
+	}
+	for (size_t i = 0; i < sizeof dev_links / sizeof *dev_links; i++) {
+		snprintf(p, sizeof p, "%s/dev/%s", upper, dev_links[i][1]);
+		ssize_t n = readlink(p, t, sizeof t - 1);
+		if (n < 0 || lstat(p, &st) < 0 || !is_root_owned(&st, S_IFLNK, 0))
+			return false;
+		t[n] = 0;
+		if (strcmp(t, dev_links[i][0]))
+			return false;
+	}
+	static const struct { const char *name; mode_t perm; } dirs[] = { { "pts", 0755 }, { "shm", 01777 } };
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(p, sizeof p, "%s/dev/%s", upper, dirs[i].name);
+		if (lstat(p, &st) < 0 || !is_root_owned(&st, S_IFDIR, dirs[i].perm) || !only_entries(p, NULL, 0) ||
+		    !xattrs_only(p, NULL, NULL))
+			return false;
+	}
+	return true;
+}
+
+int sandbox_upper_skeleton(const char *dir)
+{
+	int r = sandbox_upper_dev(dir);
+	if (r < 0)
+		return r;
+	int up = open_dir_in(dir, "upper", O_PATH);
+	if (up < 0)
+		return up;
+	r = mkdirat(up, "tmp", 01777) < 0 || fchmodat(up, "tmp", 01777, 0) < 0 ? -errno : 0;
+	close(up);
 	return r;
 }
 

@@ -4,7 +4,8 @@
  *
  * Launcher side: validate, mount the tmpfs (upper/ work/ root/) and create the status pipe (hostsetup.c,
  * as for SPAWN, minus the init binary), create new stdio pipes (our ends kept as for SPAWN), and clone3 a *restorer* into CGROUP2 (CLONE_INTO_CGROUP). The restorer
- * joins the v1 CGROUP_PROCS, extracts UPPER_ARCHIVE into upper/ (tar), refuses it if it brought any
+ * joins the v1 CGROUP_PROCS, extracts UPPER_ARCHIVE into upper/ (tar; an archive this launcher dumped
+ * from a skeleton layer is made again instead, see dump.c), refuses it if it brought any
  * /.ai-sandbox entry (the init binary is the shared top lower layer's, initbin.c), unshares a private mount namespace (rslave) and mounts the
  * fresh overlay on root/ there (the host never sees it), puts the new pipes' sandbox ends on fds
  * 100-103 and execs `criu restore -d -S --manage-cgroups=ignore ...`. With -S (restore-sibling) criu
@@ -58,6 +59,7 @@ struct restorer_args {
 	int setup_w, pipe[4]; /* the new pipes' sandbox ends: stdin read, stdout/stderr/status write */
 	int netns_fd;         /* NET_KEY: a pooled netns, or -1 (NET_KEY: make one; none: criu restores the image's) */
 	bool net_key;
+	bool skeleton;        /* the archive holds only the skeleton layer: make it, skip tar (dump.c) */
 	struct cgroup_fds cg; /* the v1 cgroup.procs files to join (CGROUP2: joined at clone3) */
 	const char *dir, *archive, *overlay_opts, *criu;
 	char **criu_argv;
@@ -217,7 +219,7 @@ static void restorer_main(void *arg)
 		       "-C", upper, NULL };
 	char *tar_ev[] = { "PATH=/usr/bin:/bin", "LC_ALL=C", NULL };
 	TMARK(31);
-	int r = run_tar(av, tar_ev);
+	int r = a->skeleton ? sandbox_upper_skeleton(a->dir) : run_tar(av, tar_ev);
 	TMARK(32);
 	if (r < 0)
 		child_fail(sfd, ST_ARCHIVE, -r);
@@ -383,6 +385,8 @@ void handle_restore(uint32_t id, struct plan *pl, uint64_t recv_ns)
 	a.cg = h.cg;
 	a.dir = h.dir;
 	a.archive = archive;
+	if ((a.skeleton = skeleton_archive_known(archive)))
+		logmsg("RESTORE %u: the archive is a skeleton layer this launcher dumped: made, not extracted", id);
 	a.overlay_opts = opts;
 	a.criu = criu;
 	a.criu_argv = argv;

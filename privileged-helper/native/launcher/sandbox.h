@@ -34,6 +34,7 @@ struct sandbox {
 	uint32_t n_procs;
 	char *netns;            /* NETNS given at PREPARE (NULL: none), a later SPAWN must match */
 	char *overlay_opts;     /* PREPARE with LOWER: the overlay its init mounted, a later SPAWN must match */
+	char *archive;          /* DUMP: the upper layer's archive (remembered if the layer was the skeleton) */
 	uint64_t tmpfs_bytes;   /* current size= of the tmpfs (a SPAWN into a warm slot may change it) */
 	uint8_t *inq;           /* pending STDIN bytes, bounded by STDIN_QUEUE_MAX */
 	size_t inq_len;
@@ -77,6 +78,11 @@ bool tlv_abs_path_ok(struct str s);                          /* restore.c: absol
 bool tlv_key_ok(struct str k);                               /* restore.c: [a-zA-Z0-9-]+, at most 64 */
 void handle_dump(uint32_t id, struct plan *pl);              /* dump.c */
 void dump_done(struct sandbox *sb, int dumper_status);
+/* Archives of a skeleton upper layer this launcher wrote, by file identity (dev, inode, size, mtime,
+ * ctime): a RESTORE of one makes the layer (sandbox_upper_skeleton) instead of running tar on it. In
+ * memory only: a new launcher extracts as before. */
+void skeleton_archive_remember(const char *path);
+bool skeleton_archive_known(const char *path);
 /* DUMPED: STAGE "" when done (stage DUMP_DONE), else the failed stage with ERRNO and MESSAGE; CRIU_NS / TAR_NS
  * the times */
 #define DUMP_DONE ST_COUNT
