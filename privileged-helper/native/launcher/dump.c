@@ -30,7 +30,7 @@
 #include <poll.h>
 #include <unistd.h>
 
-/* what the dumper writes once, at its end (24 bytes: one atomic pipe write) */
+/* what the dumper writes once, at its end (32 bytes: one atomic pipe write) */
 struct dump_result {
 	uint32_t stage; /* DUMP_DONE, else ST_CRIU_DUMP or ST_ARCHIVE (or a setup stage) */
 	int32_t code;   /* criu's / tar's run_wait result (status, 256 + signal, -errno), or a setup stage's errno */
@@ -328,6 +328,13 @@ bool skeleton_archive_known(const char *path)
 	return false;
 }
 
+/* "<what> exited with N" / "killed by signal N" / "could not run, errno N" for a run_wait result */
+static void run_result_text(char *out, size_t cap, const char *what, int32_t code)
+{
+	snprintf(out, cap, "%s %s %d", what, code >= 256 ? "killed by signal" : code < 0 ? "could not run, errno" : "exited with",
+		 code >= 256 ? code - 256 : code < 0 ? -code : code);
+}
+
 /* The dumper exited: DUMPED with its record (or why there is none). */
 void dump_done(struct sandbox *sb, int st)
 {
@@ -338,14 +345,13 @@ void dump_done(struct sandbox *sb, int st)
 		snprintf(text, sizeof text, "the dumper ended without a result (status %d)", st);
 		ev_dumped_text(sb->id, ST_CRIU_DUMP, EIO, text, 0, 0);
 	} else if (r.stage == ST_CRIU_DUMP) {
-		char tail[400];
+		char tail[400], how[64];
 		criu_log_tail(sb->restore_log, tail, sizeof tail);
-		snprintf(text, sizeof text, "criu dump %s %d: %s", r.code >= 256 ? "killed by signal" : r.code < 0 ? "could not run, errno" : "exited with",
-			 r.code >= 256 ? r.code - 256 : r.code < 0 ? -r.code : r.code, tail);
+		run_result_text(how, sizeof how, "criu dump", r.code);
+		snprintf(text, sizeof text, "%s: %s", how, tail);
 		ev_dumped_text(sb->id, r.stage, EIO, text, r.criu_ns, r.tar_ns);
 	} else if (r.stage == ST_ARCHIVE) {
-		snprintf(text, sizeof text, "tar of the upper layer %s %d", r.code >= 256 ? "killed by signal" : r.code < 0 ? "could not run, errno" : "exited with",
-			 r.code >= 256 ? r.code - 256 : r.code < 0 ? -r.code : r.code);
+		run_result_text(text, sizeof text, "tar of the upper layer", r.code);
 		ev_dumped_text(sb->id, r.stage, EIO, text, r.criu_ns, r.tar_ns);
 	} else if (r.stage != DUMP_DONE) {
 		ev_dumped(sb->id, r.stage, r.code, "dumper", r.criu_ns, r.tar_ns);

@@ -622,6 +622,8 @@ static const char *const dev_links[][2] = {
 	{ "/proc/self/fd/2", "stderr" }, { "pts/ptmx", "ptmx" },
 };
 
+static const struct { const char *name; mode_t perm; } dev_dirs[] = { { "pts", 0755 }, { "shm", 01777 } };
+
 /* Launcher, host namespace, before the overlay is mounted: <dir>/upper/dev with the device nodes,
  * links and directories the sandbox gets (see mount_dev). The sandbox tmpfs is nodev on the host, so
  * these nodes open nothing there. */
@@ -644,8 +646,9 @@ int sandbox_upper_dev(const char *dir)
 	for (size_t i = 0; !r && i < sizeof dev_links / sizeof *dev_links; i++)
 		if (symlinkat(dev_links[i][0], dev, dev_links[i][1]) < 0)
 			r = -errno;
-	if (!r && (mkdirat(dev, "pts", 0755) < 0 || mkdirat(dev, "shm", 01777) < 0 || fchmodat(dev, "shm", 01777, 0) < 0))
-		r = -errno;
+	for (size_t i = 0; !r && i < sizeof dev_dirs / sizeof *dev_dirs; i++)
+		if (mkdirat(dev, dev_dirs[i].name, dev_dirs[i].perm) < 0 || fchmodat(dev, dev_dirs[i].name, dev_dirs[i].perm, 0) < 0)
+			r = -errno; /* past the umask */
 	if (!r && fsetxattr(dev, "trusted.overlay.opaque", "y", 1, 0) < 0)
 		r = -errno;
 	close(dev);
@@ -698,14 +701,15 @@ static bool is_root_owned(const struct stat *st, mode_t type, mode_t perm)
 bool upper_is_skeleton(const char *upper)
 {
 	static const char *const top[] = { "dev", "tmp" };
-	const char *dev_names[sizeof dev_nodes / sizeof *dev_nodes + sizeof dev_links / sizeof *dev_links + 2];
+	const char *dev_names[sizeof dev_nodes / sizeof *dev_nodes + sizeof dev_links / sizeof *dev_links +
+			      sizeof dev_dirs / sizeof *dev_dirs];
 	size_t nd = 0;
 	for (size_t i = 0; i < sizeof dev_nodes / sizeof *dev_nodes; i++)
 		dev_names[nd++] = dev_nodes[i].name;
 	for (size_t i = 0; i < sizeof dev_links / sizeof *dev_links; i++)
 		dev_names[nd++] = dev_links[i][1];
-	dev_names[nd++] = "pts";
-	dev_names[nd++] = "shm";
+	for (size_t i = 0; i < sizeof dev_dirs / sizeof *dev_dirs; i++)
+		dev_names[nd++] = dev_dirs[i].name;
 	char p[PATH_MAX], t[PATH_MAX];
 	struct stat st;
 	if (!only_entries(upper, top, 2))
@@ -735,10 +739,9 @@ bool upper_is_skeleton(const char *upper)
 		if (strcmp(t, dev_links[i][0]))
 			return false;
 	}
-	static const struct { const char *name; mode_t perm; } dirs[] = { { "pts", 0755 }, { "shm", 01777 } };
-	for (size_t i = 0; i < 2; i++) {
-		snprintf(p, sizeof p, "%s/dev/%s", upper, dirs[i].name);
-		if (lstat(p, &st) < 0 || !is_root_owned(&st, S_IFDIR, dirs[i].perm) || !only_entries(p, NULL, 0) ||
+	for (size_t i = 0; i < sizeof dev_dirs / sizeof *dev_dirs; i++) {
+		snprintf(p, sizeof p, "%s/dev/%s", upper, dev_dirs[i].name);
+		if (lstat(p, &st) < 0 || !is_root_owned(&st, S_IFDIR, dev_dirs[i].perm) || !only_entries(p, NULL, 0) ||
 		    !xattrs_only(p, NULL, NULL))
 			return false;
 	}

@@ -25,10 +25,6 @@
  */
 #include "sandbox.h"
 #include "initloop.h"
-#include <sys/mman.h>
-
-/* how long the init serves the command from the launcher image before it re-execs (see init_main) */
-#define INIT_REEXEC_DELAY_MS 20
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -46,6 +43,9 @@
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
+
+/* how long the init serves the command from the launcher image before it re-execs (see init_main) */
+#define INIT_REEXEC_DELAY_MS 20
 
 #ifndef TIOCGPTPEER
 #define TIOCGPTPEER _IO('T', 0x41)
@@ -74,15 +74,6 @@ static bool fd_kind_ok(int fd, bool tty)
 	return fstat(fd, &st) == 0 && (tty ? S_ISCHR(st.st_mode) : S_ISFIFO(st.st_mode));
 }
 
-/*
- * Warm slot: report READY, then block until the launcher sends the SPAWN plan, and turn it into the
- * same root_spec / cmd_spec a cold SPAWN computes in the launcher. The plan is re-decoded and
- * re-checked here with the launcher's own decoder and checks (bounds-checked, no trust in the
- * sender); SANDBOX_DIR, CGROUP2 and CGROUP_PROCS in it are ignored, this init's were fixed at
- * PREPARE. Exactly the expected fds are accepted (1 pty slave or 3 pipes, type-checked, and with
- * NETNS one network namespace that the init joins now, before the root and `lo` are set up); the
- * channel is closed before anything else runs, so neither it nor a stray fd reaches the command.
- */
 /* the command child's stack (vfork-style clone in init_main) */
 static char cmd_stack[64 * 1024] __attribute__((aligned(16)));
 
@@ -121,6 +112,15 @@ static void __attribute__((noinline)) prefault(void)
 		fclose(f);
 }
 
+/*
+ * Warm slot: report READY, then block until the launcher sends the SPAWN plan, and turn it into the
+ * same root_spec / cmd_spec a cold SPAWN computes in the launcher. The plan is re-decoded and
+ * re-checked here with the launcher's own decoder and checks (bounds-checked, no trust in the
+ * sender); SANDBOX_DIR, CGROUP2 and CGROUP_PROCS in it are ignored, this init's were fixed at
+ * PREPARE. Exactly the expected fds are accepted (1 pty slave or 3 pipes, type-checked, and with
+ * NETNS one network namespace that the init joins now, before the root and `lo` are set up); the
+ * channel is closed before anything else runs, so neither it nor a stray fd reaches the command.
+ */
 static void init_wait_plan(struct init_args *a)
 {
 	int sfd = a->setup_w;

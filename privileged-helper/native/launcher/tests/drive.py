@@ -1557,49 +1557,49 @@ def criu_launcher_dump_leaves_the_tree_stopped_and_its_image_restores(c):
 QUIET_COUNTER = 'import time\nn = 0\nwhile True:\n    n += 1; print("count", n, flush=True); time.sleep(0.05)\n'
 
 
-@test
-def criu_dump_of_a_skeleton_layer_restores_without_tar_and_looks_fresh(c):
-    """A sandbox that wrote nothing leaves the skeleton layer (dev nodes, empty /tmp): the launcher
-    remembers its archive, and a RESTORE of it makes the layer instead of extracting it. A layer with
-    a file in it (the COUNTER dump) is extracted as before."""
-    criu_ready()
-    fresh = c.run(['/bin/sh', '-c', 'ls -ln --time-style=+ /dev /tmp'])
-    i, name = c.spawn(['/usr/bin/python3', '-u', '-c', QUIET_COUNTER])
+def dump_counter(c, argv, snap):
+    """Start a counting sandbox, DUMP it to `snap`, kill it; the restore meta and what it printed."""
+    i, name = c.spawn(argv)
     wait_counts(c, i, 3)
     sp = spawned_of(c, i)
     masks = devnull_masks(sp['PID'])
-    snap = STATE + '/criu/sk1'
     d = send_dump(c, i, snap, ['mnt[%s]:%s' % (m, external_key(m)) for m in masks])
     assert d['STAGE'] == b'' and d['ERRNO'] == 0, d
     out = Result(c.L.events.get(i, [])).out
     kill_and_cleanup(c, i, name)
     meta = {'images': snap + '/img', 'tar': snap + '/upper.tar', 'masks': masks, 'net_key': NET_KEY_NAME,
             'pipes': {k: sp['PIPE_' + k.upper()].decode() for k in ('stdin', 'stdout', 'stderr', 'status')}}
+    return meta, out
+
+
+def restore_logging(c, name, meta, hostname):
+    """RESTORE and wait for SPAWNED; the id and the launcher's log lines written meanwhile."""
     n_log = len(c.L.log)
-    j, cg2, procs = send_restore(c, 'sk1r', meta, 'skel-1')
-    sp2 = spawned_of(c, j)
-    assert any('skeleton layer' in l for l in c.L.log[n_log:]), c.L.log[n_log:]
+    j, _, _ = send_restore(c, name, meta, hostname)
+    spawned_of(c, j)
+    return j, c.L.log[n_log:]
+
+
+@test
+def criu_dump_of_a_skeleton_layer_restores_without_tar_and_looks_fresh(c):
+    """A sandbox that wrote nothing leaves the skeleton layer (dev nodes, empty /tmp): the launcher
+    remembers its archive, and a RESTORE of it makes the layer instead of extracting it. A layer with
+    a file in /tmp is extracted as before."""
+    criu_ready()
+    fresh = c.run(['/bin/sh', '-c', 'ls -ln --time-style=+ /dev /tmp'])
+    meta, out = dump_counter(c, ['/usr/bin/python3', '-u', '-c', QUIET_COUNTER], STATE + '/criu/sk1')
+    j, log = restore_logging(c, 'sk1r', meta, 'skel-1')
+    assert any('skeleton layer' in l for l in log), log
     got = wait_counts(c, j, 3)
     assert got[0] == counts(out)[-1] + 1, (counts(out)[-1], got[:3])
     r = exec_in(c, j, ['/bin/sh', '-c', 'ls -ln --time-style=+ /dev /tmp'])
     assert r.status == 0 and r.out == fresh.out, (r.out, fresh.out)
-    assert sp2['PID'] > 0
     kill_and_cleanup(c, j, 'sk1r')
     # a file in /tmp: no skeleton, the archive is extracted and the file is back
-    i, name = c.spawn(['/usr/bin/python3', '-u', '-c', 'open("/tmp/f", "w").write("kept\\n")\n' + QUIET_COUNTER])
-    wait_counts(c, i, 3)
-    sp = spawned_of(c, i)
-    masks = devnull_masks(sp['PID'])
-    snap = STATE + '/criu/sk2'
-    d = send_dump(c, i, snap, ['mnt[%s]:%s' % (m, external_key(m)) for m in masks])
-    assert d['STAGE'] == b'' and d['ERRNO'] == 0, d
-    kill_and_cleanup(c, i, name)
-    meta = {'images': snap + '/img', 'tar': snap + '/upper.tar', 'masks': masks, 'net_key': NET_KEY_NAME,
-            'pipes': {k: sp['PIPE_' + k.upper()].decode() for k in ('stdin', 'stdout', 'stderr', 'status')}}
-    n_log = len(c.L.log)
-    j, cg2, procs = send_restore(c, 'sk2r', meta, 'skel-2')
-    spawned_of(c, j)
-    assert not any('skeleton layer' in l for l in c.L.log[n_log:]), c.L.log[n_log:]
+    meta, _ = dump_counter(c, ['/usr/bin/python3', '-u', '-c', 'open("/tmp/f", "w").write("kept\\n")\n' + QUIET_COUNTER],
+                           STATE + '/criu/sk2')
+    j, log = restore_logging(c, 'sk2r', meta, 'skel-2')
+    assert not any('skeleton layer' in l for l in log), log
     r = exec_in(c, j, ['/bin/cat', '/tmp/f'])
     assert r.out == b'kept\n', r
     kill_and_cleanup(c, j, 'sk2r')
