@@ -59,7 +59,14 @@ class Launcher:
         self.eof = False
         self.next_id = 1
         threading.Thread(target=self._read, daemon=True).start()
-        threading.Thread(target=self._err, daemon=True).start()
+        self.err_reader = threading.Thread(target=self._err, daemon=True)
+        self.err_reader.start()
+
+    def wait(self, timeout=10):
+        """The launcher's exit code, once its log is read to the end (it may still be in the pipe)."""
+        rc = self.p.wait(timeout)
+        self.err_reader.join(timeout)
+        return rc
 
     def _read(self):
         f = self.p.stdout
@@ -922,7 +929,7 @@ def stdin_eof_kills_everything(path):
     L.wait_for(done[0], {EXIT})
     assert len(mounts_under(STATE + '/sb')) >= 5  # the sb tmpfs + 4 sandboxes
     L.p.stdin.close()
-    assert L.p.wait(10) == 0
+    assert L.wait() == 0
     assert mounts_under(STATE + '/sb') == [STATE + '/sb'], mounts_under(STATE + '/sb')
     with open(CG2 + '/cgroup.procs') as f:
         assert f.read().split() == []
@@ -947,7 +954,7 @@ def stdin_eof_kills_prepared_slots(path):
     assert nets <= pool, (nets, pool)
     assert len(mounts_under(STATE + '/sb')) == 4, mounts_under(STATE + '/sb')
     L.p.stdin.close()
-    assert L.p.wait(10) == 0
+    assert L.wait() == 0
     assert mounts_under(STATE + '/sb') == [STATE + '/sb'], mounts_under(STATE + '/sb')
     for _, name in slots:
         assert not os.path.exists(STATE + '/sb/' + name)
@@ -978,7 +985,7 @@ def netns_pool_disabled(path):
         assert not launcher_net_fds(L) and not pool_makers(L), (launcher_net_fds(L), pool_makers(L))
     finally:
         L.p.stdin.close()
-    assert L.p.wait(10) == 0
+    assert L.wait() == 0
     assert not any('spawns from the pool' in l for l in L.log), L.log
 
 
@@ -1001,7 +1008,7 @@ def netns_pool_maker_death_falls_back(path):
         assert not os.path.exists('/proc/%d' % makers[0]), 'maker not reaped'
     finally:
         L.p.stdin.close()
-    assert L.p.wait(10) == 0
+    assert L.wait() == 0
     assert any('2 spawns from the pool, 2 fell back' in l for l in L.log), L.log
 
 
