@@ -365,7 +365,6 @@ static void on_output(struct sandbox *sb, int *fd, uint8_t which)
 static void drain_output(struct sandbox *sb)
 {
 	for (int i = 0; i < 64 && (sb->out_fd >= 0 || sb->err_fd >= 0); i++) {
-		int before = (sb->out_fd >= 0) + (sb->err_fd >= 0);
 		struct pollfd p[2] = { { .fd = sb->out_fd, .events = POLLIN }, { .fd = sb->err_fd, .events = POLLIN } };
 		if (poll(p, 2, 0) <= 0)
 			break;
@@ -373,7 +372,6 @@ static void drain_output(struct sandbox *sb)
 			on_output(sb, &sb->out_fd, 1);
 		if (sb->err_fd >= 0 && p[1].revents)
 			on_output(sb, &sb->err_fd, 2);
-		(void)before;
 	}
 }
 
@@ -445,18 +443,26 @@ static void on_setup(struct sandbox *sb)
 	sb_fail(sb, n == 8 ? msg[0] : ST_CLONE3, n == 8 ? (int)msg[1] : EIO);
 }
 
+/* The init reports the command's wait status just before it exits: STATUS goes out now, after the
+ * output the command left in its pipes, so the helper can answer before the namespaces are torn down.
+ * EXIT follows once the init is reaped. */
 static void on_status(struct sandbox *sb)
 {
 	uint32_t st;
 	ssize_t n = read(sb->status_fd, &st, sizeof st);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
-	if (n == 4) {
-		sb->status_ns = now_ns();
-		sb->cmd_status = (int)st;
-		sb->have_cmd_status = true;
-	}
 	sb_close(&sb->status_fd);
+	if (n != 4)
+		return;
+	sb->status_ns = now_ns();
+	sb->cmd_status = (int)st;
+	sb->have_cmd_status = true;
+	drain_output(sb);
+	ev_begin(EV_STATUS, sb->id);
+	ev_u64(T_STATUS, st);
+	ev_u64(T_EXIT_NS, sb->status_ns);
+	ev_send();
 }
 
 /* Died before it ran the command: nothing may stay behind (the tmpfs of a K_SANDBOX goes), then the

@@ -3,7 +3,7 @@
  * `u32 LE length | u8 type | u32 LE id | body`, bodies as TLV lists of `u8 tag | u32 LE len | bytes`.
  */
 export const Req = { SPAWN: 1, STDIN: 2, KILL: 3, RESIZE: 4, EXEC: 5, CLEANUP: 6, UMOUNT: 7, MARK: 8, PREPARE: 9, RESTORE: 10, RELEASE: 11, DUMP: 12 } as const;
-export const Ev = { SPAWNED: 101, SPAWN_FAILED: 102, OUTPUT: 103, EXIT: 104, ACK: 105, DUMPED: 106 } as const;
+export const Ev = { SPAWNED: 101, SPAWN_FAILED: 102, OUTPUT: 103, EXIT: 104, ACK: 105, DUMPED: 106, STATUS: 107 } as const;
 export const Tag = {
   ARG: 1,
   ENV: 2,

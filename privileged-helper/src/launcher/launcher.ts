@@ -45,6 +45,9 @@ export interface SessionHandlers {
   /** called synchronously when the launcher reports the execve, before any output or exit of that id */
   onSpawned(spawned: Spawned): void;
   onOutput(fd: 1 | 2, data: Buffer): void;
+  /** a sandbox's command ended (its init is about to exit); absent when the init was killed */
+  onStatus?(status: { status: number; exitNs: bigint }): void;
+  /** the process (a sandbox's init, or an exec'd one) is reaped: nothing of it runs any more */
   onExit(exit: { status: number; initStatus: number; exitNs: bigint }): void;
 }
 
@@ -384,6 +387,11 @@ export class Launcher {
       case Ev.OUTPUT: {
         const fd = body.readUInt8(0) === 2 ? 2 : 1;
         session.onOutput(fd, body.subarray(1));
+        return;
+      }
+      case Ev.STATUS: {
+        const tlv = new TlvBody(body);
+        session.onStatus?.({ status: Number(tlv.num(Tag.STATUS) ?? 0n), exitNs: tlv.num(Tag.EXIT_NS) ?? process.hrtime.bigint() });
         return;
       }
       case Ev.EXIT: {

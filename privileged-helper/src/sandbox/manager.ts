@@ -92,7 +92,6 @@ export class SandboxManager {
   }
 
   /** Start a sandbox; resolves once its program has exec'd. Output goes to `sink` from the first byte. */
-  /** Start a sandbox; resolves once its program has exec'd. Output goes to `sink` from the first byte. */
   async create(spec: SandboxSpec, opts: LaunchOptions): Promise<{ sandbox: Sandbox; spawned: Spawned }> {
     checkRootfs(spec.rootfs);
     checkMounts(spec.mounts);
@@ -222,7 +221,12 @@ export class SandboxManager {
     return {
       onSpawned: (s) => this.onSpawned(sb, s),
       onOutput: (fd, data) => sb.emitOutput(fd, data),
-      onExit: (e) => void this.onExit(sb, e.status, e.initStatus, e.exitNs),
+      // The command's status arrives before its init is reaped: the report goes out then, the host
+      // resources go once the init is gone. A checkpoint in progress waits for the end.
+      onStatus: (e) => {
+        if (!sb.checkpointing) sb.finishing ??= this.finish(sb, e.status, 0, e.exitNs);
+      },
+      onExit: (e) => void this.onGone(sb, e.status, e.initStatus, e.exitNs),
     };
   }
 
@@ -259,13 +263,16 @@ export class SandboxManager {
     sb.status = 'stopped';
     sb.sinks.clear();
     sb.log?.close();
+    sb.markGone();
     await this.notifyStopped(sb);
     await this.release(sb);
     // A sandbox that never ran leaves no record: the error is the answer.
     this.forget(sb);
+    sb.markSettled();
   }
 
-  private async onExit(sb: Sandbox, status: number, initStatus: number, exitNs: bigint): Promise<void> {
+  /** The program ended: its report goes to the subscribers and waiters. */
+  private async finish(sb: Sandbox, status: number, initStatus: number, exitNs: bigint): Promise<void> {
     if (sb.timer) clearTimeout(sb.timer);
     sb.timer = null;
     sb.exit = exitReport({ status, initStatus, timedOut: sb.timedOut, stats: this.readExitStats(sb), requestNs: sb.requestNs, execNs: sb.execNs ?? exitNs, exitNs });
@@ -282,6 +289,12 @@ export class SandboxManager {
     sb.sinks.clear();
     await this.notifyStopped(sb);
     for (const w of sb.exitWaiters.splice(0)) w();
+  }
+
+  /** Its init is reaped: report (if the status did not come first), then give back the cgroup and network. */
+  private async onGone(sb: Sandbox, status: number, initStatus: number, exitNs: bigint): Promise<void> {
+    sb.markGone();
+    await (sb.finishing ??= this.finish(sb, status, initStatus, exitNs));
     try {
       await sb.cgroup?.remove();
     } catch {
@@ -289,7 +302,8 @@ export class SandboxManager {
     }
     await this.detachNetwork(sb).catch((err: unknown) => process.stderr.write(`ai-sandbox helper: releasing the network of ${sb.name}: ${AppError.from(err).message}\n`));
     // a checkpoint in progress still needs the sandbox's files; it removes the sandbox when done
-    if (sb.autoRemove && !sb.checkpointing) await this.remove(sb.name, false);
+    if (sb.autoRemove && !sb.checkpointing) await this.remove(sb.name, false).catch(() => undefined);
+    sb.markSettled();
   }
 
   private async notifyStopped(sb: Sandbox): Promise<void> {
@@ -368,14 +382,16 @@ export class SandboxManager {
     if (sb.status !== 'stopped') {
       if (!force) requireStatus(name, sb.status, 'remove');
       await this.stop(name, 0);
-      if (sb.autoRemove) return; // onExit removed it
+      if (sb.autoRemove) return sb.settled; // onGone removes it
     }
     await this.release(sb);
     this.forget(sb);
   }
 
-  /** Give back everything a stopped sandbox holds on the host. */
+  /** Give back everything a stopped sandbox holds on the host, once its init is gone. */
   private async release(sb: Sandbox): Promise<void> {
+    // bounded: with the launcher dead the init died too (PDEATHSIG), but no EXIT will say so
+    await Promise.race([sb.gone, new Promise((r) => setTimeout(r, 5000).unref())]);
     await this.detachNetwork(sb);
     await sb.cgroup?.remove();
     if (fs.existsSync(sb.sandboxDir)) await this.launcher.cleanup(sb.sandboxDir);

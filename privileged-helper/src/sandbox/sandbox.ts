@@ -42,6 +42,14 @@ export class Sandbox {
   readonly sinks = new Set<OutputSink>();
   readonly exitWaiters: Array<() => void> = [];
   readonly createdAt = new Date();
+  /** the exit report in the making: from the command's early status, or else when the init is gone */
+  finishing: Promise<void> | null = null;
+  /** the launcher reaped its init (or it never ran): the namespaces are gone, its cgroup can go */
+  readonly gone: Promise<void>;
+  markGone!: () => void;
+  /** its end is fully handled: cgroup and network given back (and, with autoRemove, it is forgotten) */
+  readonly settled: Promise<void>;
+  markSettled!: () => void;
 
   constructor(
     readonly name: string,
@@ -51,7 +59,10 @@ export class Sandbox {
     readonly autoRemove: boolean,
     /** CLOCK_MONOTONIC ns when the request that created it arrived: startMs and wallMs count from here */
     readonly requestNs: bigint,
-  ) {}
+  ) {
+    this.gone = new Promise((resolve) => (this.markGone = resolve));
+    this.settled = new Promise((resolve) => (this.markSettled = resolve));
+  }
 
   get hostname(): string {
     return this.name.replace(/[_.]/g, '-');

@@ -3,6 +3,8 @@
  * cgroup, process or tmpfs; neither does a helper killed with -9 in the middle, once a new one starts; and
  * a Ctrl-C at the helper's terminal stops it in order, leaving nothing at all.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HelperClient } from '../../src/protocol/client.js';
 import type { ExitReport } from '../../src/protocol/schema.js';
@@ -64,6 +66,29 @@ describe('no leaks', () => {
     expect(census.mounts.filter((m) => m.includes('/sb/'))).toEqual([]);
     expect(census.warm).toBeLessThanOrEqual(4);
   }, 300_000);
+
+  it('a sandbox removed the moment its exit is reported leaves no cgroup or mount (teardown runs after the report)', async () => {
+    const client = await helper.client();
+    for (let i = 0; i < 10; i++) {
+      const res = await client.call('sandbox.create', { spec: { command: ['true'] }, attach: true, autoRemove: false });
+      const exited = new Promise<ExitReport | null>((resolve) => {
+        let report: ExitReport | null = null;
+        client.onStream(res.stream!, (f) => {
+          if (f.event?.type === 'exit') report = f.event.report;
+          if (f.event?.type === 'end') resolve(report);
+        });
+      });
+      const { cgroup2Path } = await client.call('sandbox.inspect', { name: res.name });
+      expect((await exited)?.reason).toBe('exited');
+      await client.call('sandbox.remove', { name: res.name });
+      // the remove answers only once the init is reaped and its cgroup and tmpfs are gone
+      expect(cgroup2Path).toBeTruthy();
+      expect(fs.existsSync(cgroup2Path!)).toBe(false);
+      const hostName = path.basename(cgroup2Path!).replace(/^sb-/, '');
+      expect(helper.census().mounts.filter((m) => m.endsWith(`/sb/${hostName}`))).toEqual([]);
+    }
+    client.close();
+  }, 60_000);
 
   it('a helper killed with -9 mid-run leaves nothing once a new helper starts', async () => {
     const client = await helper.client();

@@ -12,7 +12,7 @@ import argparse, ctypes, errno, os, queue, shutil, signal, stat, struct, subproc
 
 # ---- protocol -----------------------------------------------------------------------------------
 SPAWN, STDIN, KILL, RESIZE, EXEC, CLEANUP, UMOUNT, MARK, PREPARE, RESTORE, RELEASE, DUMP = 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12
-SPAWNED, SPAWN_FAILED, OUTPUT, EXIT, ACK, DUMPED = 101, 102, 103, 104, 105, 106
+SPAWNED, SPAWN_FAILED, OUTPUT, EXIT, ACK, DUMPED, STATUS_EV = 101, 102, 103, 104, 105, 106, 107
 T = dict(ARG=1, ENV=2, LOWER=3, SANDBOX_DIR=4, TMPFS_BYTES=5, HOSTNAME=6, WORKDIR=7, UID=8, GID=9,
          MOUNT=10, CGROUP2=11, CGROUP_PROCS=12, FLAGS=13, ROWS=14, COLS=15, NETNS=16, TARGET=20,
          PATH=30, KIND=31, PID=40, RECV_NS=41, EXEC_NS=42, ERRNO=43, STAGE=44, MESSAGE=45,
@@ -271,6 +271,7 @@ class Result:
         self.out = b''.join(e[2] for e in evs if e[0] == OUTPUT and e[1] == 1)
         self.err = b''.join(e[2] for e in evs if e[0] == OUTPUT and e[1] == 2)
         self.exit = next((e[1] for e in evs if e[0] == EXIT), None)
+        self.early = next((e[1] for e in evs if e[0] == STATUS_EV), None)
         self.spawned = next((e[1] for e in evs if e[0] == SPAWNED), None)
         self.failed = next((e[1] for e in evs if e[0] == SPAWN_FAILED), None)
 
@@ -299,6 +300,9 @@ def echo_hi(c):
     assert r.types[0] == SPAWNED and r.types[-1] == EXIT, r
     assert r.types.index(SPAWNED) < r.types.index(OUTPUT), r
     assert r.out == b'hi\n' and r.status == 0, r
+    # the command's status comes early, after its output and before the init is gone
+    assert r.types.index(OUTPUT) < r.types.index(STATUS_EV) < r.types.index(EXIT), r
+    assert r.early['STATUS'] == r.status and r.early['EXIT_NS'] <= r.exit['EXIT_NS'], r
     assert r.spawned['EXEC_NS'] >= r.spawned['RECV_NS'] > 0, r
 
 
@@ -326,6 +330,7 @@ def exit_code_and_signal_propagate(c):
     assert os.WIFEXITED(r.status) and os.WEXITSTATUS(r.status) == 3, r
     r = c.run(['/bin/sh', '-c', 'kill -TERM $$'])
     assert os.WIFSIGNALED(r.status) and os.WTERMSIG(r.status) == signal.SIGTERM, r
+    assert r.early and r.early['STATUS'] == r.status, r
     assert os.WIFEXITED(r.exit['INIT_STATUS']) and os.WEXITSTATUS(r.exit['INIT_STATUS']) == 0, r
 
 
@@ -342,6 +347,7 @@ def kill_sigkill_ends_the_tree(c):
     c.L.pop(i)
     assert time.time() - t0 < 3
     assert os.WIFSIGNALED(r.exit['INIT_STATUS']) and os.WTERMSIG(r.exit['INIT_STATUS']) == 9, r
+    assert STATUS_EV not in r.types, r  # a killed init reports nothing early
     with open(CG2 + '/cgroup.procs') as f:
         assert f.read().split() == [], 'processes left in the cgroup'
     c.cleanup(name)
@@ -639,6 +645,9 @@ def warm_echo_hi(c):
     assert r.types[0] == SPAWNED and r.types[-1] == EXIT, r
     assert r.types.index(SPAWNED) < r.types.index(OUTPUT), r
     assert r.out == b'hi\n' and r.status == 0, r
+    # the command's status comes early, after its output and before the init is gone
+    assert r.types.index(OUTPUT) < r.types.index(STATUS_EV) < r.types.index(EXIT), r
+    assert r.early['STATUS'] == r.status and r.early['EXIT_NS'] <= r.exit['EXIT_NS'], r
     assert t0 <= r.spawned['RECV_NS'] <= r.spawned['EXEC_NS'], r  # RECV_NS is the SPAWN, not the PREPARE
     c.cleanup(name)
 
