@@ -3,7 +3,7 @@
  * every write, with the kernel behaviours the drivers depend on — control files appear on mkdir, rmdir of
  * a missing / non-empty cgroup fails with ENOENT / EBUSY, writes to a missing file fail with ENOENT.
  */
-import type { CgroupFs } from './fs.js';
+import type { CgroupFile, CgroupFs } from './fs.js';
 
 export interface FakeCgroupFsOptions {
   /** control files (name → initial content) the kernel would create in a new cgroup at `dir` */
@@ -16,6 +16,7 @@ export class FakeCgroupFs implements CgroupFs {
   readonly files = new Map<string, string>();
   readonly dirs = new Set<string>();
   readonly writes: Array<[path: string, value: string]> = [];
+  readonly opened = new Set<string>();
 
   constructor(private readonly opts: FakeCgroupFsOptions = {}) {}
 
@@ -29,6 +30,13 @@ export class FakeCgroupFs implements CgroupFs {
     const content = this.files.get(path);
     if (content === undefined) throw errno('ENOENT', path);
     return content;
+  }
+
+  /** reads the live content each time, as a kept-open kernfs file does; `opened` counts what is open */
+  openRead(path: string): CgroupFile {
+    if (!this.files.has(path)) throw errno('ENOENT', path);
+    this.opened.add(path);
+    return { read: () => this.read(path), close: () => this.opened.delete(path) };
   }
 
   write(path: string, value: string): void {

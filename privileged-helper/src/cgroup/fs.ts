@@ -7,9 +7,18 @@
  * one value per write: a split write would apply half a value or fail with EINVAL.
  */
 import * as fs from 'node:fs';
+import type { ExitStats } from './types.js';
+
+/** a control file kept open: each read is one pread at offset 0, which kernfs answers with fresh content */
+export interface CgroupFile {
+  read(): string;
+  close(): void;
+}
 
 export interface CgroupFs {
   read(path: string): string;
+  /** open a control file for repeated reads; throws like open(2) */
+  openRead(path: string): CgroupFile;
   /** one write() of the whole value; throws the kernel's errno (EINVAL, EBUSY, ...) */
   write(path: string, value: string): void;
   /** creates one directory; succeeds if it already exists */
@@ -31,6 +40,20 @@ export interface CgroupFs {
 
 export const realCgroupFs: CgroupFs = {
   read: (path) => fs.readFileSync(path, 'utf8'),
+  openRead: (path) => {
+    const fd = fs.openSync(path, fs.constants.O_RDONLY);
+    let buf = Buffer.allocUnsafe(4096);
+    return {
+      read: () => {
+        for (;;) {
+          const n = fs.readSync(fd, buf, 0, buf.length, 0);
+          if (n < buf.length) return buf.toString('utf8', 0, n);
+          buf = Buffer.allocUnsafe(buf.length * 2);
+        }
+      },
+      close: () => fs.closeSync(fd),
+    };
+  },
   write: (path, value) => {
     const fd = fs.openSync(path, fs.constants.O_WRONLY);
     try {
@@ -83,7 +106,11 @@ export function errnoOf(err: unknown): string | undefined {
 
 /** value of `key` in a flat-keyed file (`key value` per line: cpu.stat, memory.events, oom_control) */
 export function readKeyed(cgfs: CgroupFs, path: string, key: string): number {
-  for (const line of cgfs.read(path).split('\n')) {
+  return parseKeyed(cgfs.read(path), key);
+}
+
+function parseKeyed(text: string, key: string): number {
+  for (const line of text.split('\n')) {
     const [k, v] = line.trim().split(/\s+/);
     if (k === key && v !== undefined) return Number(v);
   }
@@ -93,8 +120,52 @@ export function readKeyed(cgfs: CgroupFs, path: string, key: string): number {
 /** a single-number file, 0 when absent (e.g. memory.peak before 5.19) so stats never fail on old kernels */
 export function readNumber(cgfs: CgroupFs, path: string): number {
   if (!cgfs.exists(path)) return 0;
-  const n = Number(cgfs.read(path).trim());
+  return parseNumber(cgfs.read(path));
+}
+
+function parseNumber(text: string): number {
+  const n = Number(text.trim());
   return Number.isFinite(n) ? n : 0;
+}
+
+/**
+ * The three files an exit report reads. Opened ahead (`open`: a warm slot's when it is made, a cold
+ * sandbox's while its program runs), each read at the exit is one pread instead of a path lookup,
+ * open, fstat, read and close: ~0.2 ms less between a program's end and its report. Without `open`,
+ * or for a file that would not open (memory.peak before 5.19), it reads by path.
+ */
+export class ExitStatFiles {
+  private files: Array<CgroupFile | null> | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly cgfs: CgroupFs,
+    /** cpu.stat (usage_usec), the memory peak file, and the file holding `oom_kill` */
+    private readonly paths: readonly [cpu: string, peak: string, oom: string],
+  ) {}
+
+  /** a no-op once closed: the cgroup is being removed */
+  open(): void {
+    if (this.closed) return;
+    this.files ??= this.paths.map((p) => {
+      try {
+        return this.cgfs.openRead(p);
+      } catch {
+        return null;
+      }
+    });
+  }
+
+  read(): ExitStats {
+    const [cpu, peak, oom] = this.paths.map((p, i) => this.files?.[i]?.read() ?? (i === 1 && !this.cgfs.exists(p) ? '0' : this.cgfs.read(p)));
+    return { cpuUsageNs: parseKeyed(cpu!, 'usage_usec') * 1000, memoryPeakBytes: parseNumber(peak!), oomKills: parseKeyed(oom!, 'oom_kill') };
+  }
+
+  close(): void {
+    for (const f of this.files ?? []) f?.close();
+    this.files = null;
+    this.closed = true;
+  }
 }
 
 export function readPids(cgfs: CgroupFs, procsPath: string): number[] {

@@ -273,6 +273,27 @@ describe('Hybrid sandbox cgroup', () => {
     expect(cg.exitStats()).toEqual({ cpuUsageNs: 2_500_000, memoryPeakBytes: 3000, oomKills: 2 });
   });
 
+  it('reads exitStats from files opened ahead, fresh at every read, and closes them on remove', async () => {
+    const { fake, driver } = setup();
+    const cg = driver.create('a', {});
+    fake.files.set('/cg/unified/ai-sandbox/sb-a/cpu.stat', 'usage_usec 1\n');
+    fake.files.set('/cg/memory/ai-sandbox/sb-a/memory.max_usage_in_bytes', '10\n');
+    fake.files.set('/cg/memory/ai-sandbox/sb-a/memory.oom_control', 'oom_kill 0\n');
+    cg.prepareExitStats();
+    expect([...fake.opened].sort()).toEqual([
+      '/cg/memory/ai-sandbox/sb-a/memory.max_usage_in_bytes',
+      '/cg/memory/ai-sandbox/sb-a/memory.oom_control',
+      '/cg/unified/ai-sandbox/sb-a/cpu.stat',
+    ]);
+    fake.files.set('/cg/unified/ai-sandbox/sb-a/cpu.stat', 'usage_usec 4000\n');
+    fake.files.set('/cg/memory/ai-sandbox/sb-a/memory.oom_control', 'oom_kill 1\n');
+    expect(cg.exitStats()).toEqual({ cpuUsageNs: 4_000_000, memoryPeakBytes: 10, oomKills: 1 });
+    await cg.remove();
+    expect(fake.opened.size).toBe(0);
+    cg.prepareExitStats(); // too late (a start that raced its own removal): opens nothing
+    expect(fake.opened.size).toBe(0);
+  });
+
   it('kill writes cgroup.kill on cgroup2 and SIGKILLs every pid of the v1 cgroups', async () => {
     const { fake, driver, signalled } = setup();
     const cg = driver.create('a', {});

@@ -11,6 +11,7 @@
 import { AppError } from '../errors/app-error.js';
 import {
   errnoOf,
+  ExitStatFiles,
   readKeyed,
   readNumber,
   readPids,
@@ -198,7 +199,11 @@ class HybridSandboxCgroup implements SandboxCgroup {
   ) {
     this.cgroup2Path = dirs.unified;
     this.v1ProcsFiles = [dirs.memory, dirs.cpu, dirs.pids].map((d) => `${d}/cgroup.procs`);
+    // cgroup2 keeps per-cgroup CPU time even with no controllers, which spares us a fifth (cpuacct) hierarchy
+    this.exitFiles = new ExitStatFiles(fs, [`${dirs.unified}/cpu.stat`, `${dirs.memory}/memory.max_usage_in_bytes`, `${dirs.memory}/memory.oom_control`]);
   }
+
+  private readonly exitFiles: ExitStatFiles;
 
   private applied: string | null = null;
 
@@ -211,12 +216,11 @@ class HybridSandboxCgroup implements SandboxCgroup {
   }
 
   exitStats(): ExitStats {
-    const { memory, unified } = this.dirs;
-    return {
-      cpuUsageNs: readKeyed(this.fs, `${unified}/cpu.stat`, 'usage_usec') * 1000,
-      memoryPeakBytes: readNumber(this.fs, `${memory}/memory.max_usage_in_bytes`),
-      oomKills: readKeyed(this.fs, `${memory}/memory.oom_control`, 'oom_kill'),
-    };
+    return this.exitFiles.read();
+  }
+
+  prepareExitStats(): void {
+    this.exitFiles.open();
   }
 
   stats(): CgroupStats {
@@ -261,6 +265,7 @@ class HybridSandboxCgroup implements SandboxCgroup {
 
   /** One removal at a time: a second caller (exit handling and `rm` racing) shares the first's. */
   remove(): Promise<void> {
+    this.exitFiles.close();
     this.removing ??= (async () => {
       if (this.pids().length > 0) await this.kill();
       for (const dir of Object.values(this.dirs)) await removeCgroupDir(this.fs, dir);

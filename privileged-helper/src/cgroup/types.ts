@@ -43,6 +43,8 @@ export interface SandboxCgroup {
   setLimits(limits: CgroupLimits): void;
   stats(): CgroupStats;
   exitStats(): ExitStats;
+  /** open the files exitStats reads, so the exit report reads them faster; closed by remove */
+  prepareExitStats(): void;
   /** pids of every process in it */
   pids(): number[];
   /** SIGKILL every process in it and wait (bounded) until it is empty */

@@ -221,6 +221,10 @@ describe('V2 sandbox cgroup', () => {
     });
     expect(cg.pids()).toEqual([10, 11]);
     expect(cg.exitStats()).toEqual({ cpuUsageNs: 1_500_000, memoryPeakBytes: 8192, oomKills: 2 });
+    cg.prepareExitStats();
+    expect(fake.opened.size).toBe(3);
+    fake.files.set(`${d}/memory.events`, 'oom_kill 3\n');
+    expect(cg.exitStats()).toEqual({ cpuUsageNs: 1_500_000, memoryPeakBytes: 8192, oomKills: 3 });
   });
 
   it('writes nothing when the limits are what it last wrote', () => {

@@ -11,6 +11,7 @@
 import { AppError } from '../errors/app-error.js';
 import {
   errnoOf,
+  ExitStatFiles,
   readKeyed,
   readNumber,
   readPids,
@@ -174,8 +175,11 @@ class V2SandboxCgroup implements SandboxCgroup {
     readonly cgroup2Path: string,
     private readonly signal: (pid: number) => void,
     private readonly killTimeoutMs: number,
-  ) {}
+  ) {
+    this.exitFiles = new ExitStatFiles(fs, [`${cgroup2Path}/cpu.stat`, `${cgroup2Path}/memory.peak`, `${cgroup2Path}/memory.events`]);
+  }
 
+  private readonly exitFiles: ExitStatFiles;
   private applied: string | null = null;
 
   setLimits(limits: CgroupLimits): void {
@@ -187,12 +191,11 @@ class V2SandboxCgroup implements SandboxCgroup {
   }
 
   exitStats(): ExitStats {
-    const dir = this.cgroup2Path;
-    return {
-      cpuUsageNs: readKeyed(this.fs, `${dir}/cpu.stat`, 'usage_usec') * 1000,
-      memoryPeakBytes: readNumber(this.fs, `${dir}/memory.peak`),
-      oomKills: readKeyed(this.fs, `${dir}/memory.events`, 'oom_kill'),
-    };
+    return this.exitFiles.read();
+  }
+
+  prepareExitStats(): void {
+    this.exitFiles.open();
   }
 
   stats(): CgroupStats {
@@ -234,6 +237,7 @@ class V2SandboxCgroup implements SandboxCgroup {
 
   /** One removal at a time: a second caller (exit handling and `rm` racing) shares the first's. */
   remove(): Promise<void> {
+    this.exitFiles.close();
     this.removing ??= (async () => {
       if (!this.fs.exists(this.cgroup2Path)) return;
       if (this.populated()) await this.kill();

@@ -236,6 +236,8 @@ export class SandboxManager {
     sb.startedAt = new Date();
     sb.execNs = s.execNs;
     sb.pipes = s.pipes;
+    // while the program runs (after the create's answer): its exit report then reads the cgroup faster
+    setImmediate(() => sb.cgroup?.prepareExitStats());
     if (sb.spec.timeoutMs !== undefined) {
       sb.timer = setTimeout(() => {
         sb.timedOut = true;

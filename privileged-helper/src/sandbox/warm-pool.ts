@@ -85,8 +85,12 @@ export class WarmPool {
         if (i >= 0) this.ready.splice(i, 1);
         void this.release(slot);
       });
-      if (this.closed) await this.discard(slot);
-      else this.ready.push(slot);
+      if (this.closed) {
+        await this.discard(slot);
+      } else {
+        cgroup.prepareExitStats(); // off the request path: the exit report of its sandbox reads faster
+        this.ready.push(slot);
+      }
     } catch (err) {
       this.backoffUntil = Date.now() + 1000;
       if (process.env.AI_SANDBOX_DEBUG) process.stderr.write(`warm pool: ${(err as Error).message}\n`);
