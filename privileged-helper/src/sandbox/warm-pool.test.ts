@@ -13,7 +13,7 @@ function setup(size: number) {
     cleanup: async () => {},
   } as unknown as Launcher;
   const cgroups = {
-    createAsync: async (name: string) => ({ name, cgroup2Path: `/cg/${name}`, v1ProcsFiles: [], remove: async () => {} }) as unknown as SandboxCgroup,
+    createAsync: async (name: string) => ({ name, cgroup2Path: `/cg/${name}`, v1ProcsFiles: [], prepareExitStats: () => {}, remove: async () => {} }) as unknown as SandboxCgroup,
   } as unknown as CgroupDriver;
   let id = 0;
   const pool = new WarmPool(launcher, cgroups, '/run/x/sb', size, { limits: {}, tmpfsBytes: 1 << 20, lowerDirs: ['/'] }, () => ++id);
