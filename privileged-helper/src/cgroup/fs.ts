@@ -157,8 +157,13 @@ export class ExitStatFiles {
   }
 
   read(): ExitStats {
-    const [cpu, peak, oom] = this.paths.map((p, i) => this.files?.[i]?.read() ?? (i === 1 && !this.cgfs.exists(p) ? '0' : this.cgfs.read(p)));
-    return { cpuUsageNs: parseKeyed(cpu!, 'usage_usec') * 1000, memoryPeakBytes: parseNumber(peak!), oomKills: parseKeyed(oom!, 'oom_kill') };
+    const [cpu, peak, oom] = this.paths;
+    const [cpuFile, peakFile, oomFile] = this.files ?? [];
+    return {
+      cpuUsageNs: (cpuFile ? parseKeyed(cpuFile.read(), 'usage_usec') : readKeyed(this.cgfs, cpu, 'usage_usec')) * 1000,
+      memoryPeakBytes: peakFile ? parseNumber(peakFile.read()) : readNumber(this.cgfs, peak),
+      oomKills: oomFile ? parseKeyed(oomFile.read(), 'oom_kill') : readKeyed(this.cgfs, oom, 'oom_kill'),
+    };
   }
 
   close(): void {
