@@ -20,13 +20,16 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <poll.h>
 #include <unistd.h>
 
@@ -38,6 +41,8 @@ struct dump_result {
 	uint32_t skeleton, pad; /* the upper layer was the skeleton (upper_is_skeleton) when archived */
 };
 static bool dumped_skeleton; /* in the dumper */
+static int skeleton_archive_copy(const char *upper, const char *archive);
+static void skeleton_archive_keep(const char *upper, const char *archive);
 
 struct dumper_args {
 	int res_w;
@@ -92,10 +97,14 @@ static void dumper_main(struct dumper_args *a)
 	if (r != 0)
 		dump_report(fd, ST_CRIU_DUMP, r, t1 - t0, 0);
 	dumped_skeleton = upper_is_skeleton(a->upper); /* the tree is stopped: the layer cannot change now */
+	if (dumped_skeleton && skeleton_archive_copy(a->upper, a->archive) == 0)
+		dump_report(fd, DUMP_DONE, 0, t1 - t0, now_ns() - t1);
 	/* the flags restore.c extracts with */
 	char *tav[] = { "tar", "--xattrs", "--xattrs-include=*", "--acls", "--numeric-owner", "-C", (char *)a->upper,
 			"-cf", (char *)a->archive, ".", NULL };
 	r = run_tar(tav, ev);
+	if (!r && dumped_skeleton)
+		skeleton_archive_keep(a->upper, a->archive);
 	dump_report(fd, r ? ST_ARCHIVE : DUMP_DONE, r, t1 - t0, now_ns() - t1);
 }
 
@@ -116,9 +125,9 @@ static char **dump_argv(pid_t pid, const char *images, const char *log, char **e
 		}
 		snprintf(net, sizeof net, "net[%llu]:%s", ino, net_key);
 	}
-	const char *fixed[] = { "criu", "dump", "-t", pidbuf, "--images-dir", images, "-o", log, "-v4",
+	const char *fixed[] = { "criu", "dump", "-t", pidbuf, "--images-dir", images, "-o", log, "-v2",
 				"--tcp-established", "--file-locks", "--manage-cgroups=ignore", "--leave-stopped",
-				"--network-lock", net_key ? "skip" : "nftables" };
+				"--network-lock", "skip" };
 	size_t nf = sizeof fixed / sizeof *fixed, n = nf + 2 * n_external + (net_key ? 2 : 0), bytes = 0;
 	for (size_t i = 0; i < nf; i++)
 		bytes += strlen(fixed[i]) + 1;
@@ -287,6 +296,92 @@ out:
 	free(upper);
 	free(externals);
 	free(argv);
+}
+
+/*
+ * The archive of a skeleton upper layer (upper_is_skeleton: exactly the entries sandbox_upper_skeleton
+ * and the init make, nothing added or changed) is the same for every sandbox over the same lower layers,
+ * so one tar made is kept as <base>/skeleton-upper.tar (root's, 0600, replaced atomically by the dumper)
+ * and later skeleton dumps copy it instead of running tar again (~5 ms of fork, exec and tar's start per
+ * checkpoint here). What differs: the entries' times (the canned archive carries the first sandbox's),
+ * the overlay's trusted.overlay.uuid on the root (a restore reuses its snapshot's anyway, as every
+ * restore of one snapshot does) and the copied-up /tmp's trusted.overlay.origin, which names the lower
+ * /tmp (another rootfs, another value). The origin is kept on the canned file as an xattr: a skeleton
+ * over other lower layers gets its own tar, and replaces the canned archive.
+ */
+#define ORIGIN_XATTR "trusted.overlay.origin"
+#define CANNED_XATTR "trusted.ai-sandbox.origin"
+
+static const char *canned_path(void)
+{
+	static char p[4096];
+	if (!p[0])
+		snprintf(p, sizeof p, "%s/skeleton-upper.tar", G.base_dir);
+	return p;
+}
+
+/* copy src to dst (created 0600, replaced if it exists): 0 or -errno, dst removed on failure */
+static int copy_file(const char *src, const char *dst)
+{
+	int in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), out = -1, r = 0;
+	struct stat st;
+	if (in < 0 || fstat(in, &st) < 0 || !S_ISREG(st.st_mode)) {
+		r = in < 0 ? -errno : -EINVAL;
+		goto done;
+	}
+	if ((out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0) {
+		r = -errno;
+		goto done;
+	}
+	for (off_t off = 0; off < st.st_size;) {
+		ssize_t n = sendfile(out, in, &off, (size_t)(st.st_size - off));
+		if (n <= 0) {
+			r = n < 0 ? -errno : -EIO;
+			break;
+		}
+	}
+	if (close(out) < 0 && !r)
+		r = -errno;
+	if (r)
+		unlink(dst);
+done:
+	if (in >= 0)
+		close(in);
+	return r;
+}
+
+/* the origin xattr of <upper>/tmp (length 0 when there is none), -1 on another error */
+static ssize_t tmp_origin(const char *upper, char *buf, size_t size)
+{
+	char p[PATH_MAX];
+	snprintf(p, sizeof p, "%s/tmp", upper);
+	ssize_t n = lgetxattr(p, ORIGIN_XATTR, buf, size);
+	return n >= 0 ? n : errno == ENODATA ? 0 : -1;
+}
+
+/* 0 when the canned archive fits this skeleton upper layer and was copied to archive */
+static int skeleton_archive_copy(const char *upper, const char *archive)
+{
+	char want[256], have[256];
+	ssize_t nw = tmp_origin(upper, want, sizeof want), nh = getxattr(canned_path(), CANNED_XATTR, have, sizeof have);
+	if (nw < 0 || nh != nw || memcmp(want, have, (size_t)nw))
+		return -ENOENT;
+	return copy_file(canned_path(), archive);
+}
+
+/* at start: a canned archive of an earlier launcher (maybe another version's skeleton) is not ours */
+void skeleton_archive_reset(void) { unlink(canned_path()); }
+
+/* in the dumper, after tar archived a skeleton layer: keep that archive as the canned one */
+static void skeleton_archive_keep(const char *upper, const char *archive)
+{
+	char origin[256], part[PATH_MAX + 16];
+	ssize_t n = tmp_origin(upper, origin, sizeof origin);
+	snprintf(part, sizeof part, "%s.%d", canned_path(), (int)getpid());
+	if (n < 0 || copy_file(archive, part) < 0)
+		return;
+	if (setxattr(part, CANNED_XATTR, origin, (size_t)n, 0) < 0 || rename(part, canned_path()) < 0)
+		unlink(part);
 }
 
 #define SKELETON_MEMO 64

@@ -872,6 +872,7 @@ int main(int argc, char **argv)
 		logmsg("state dir %s: %s", state, strerror(-r));
 		return 1;
 	}
+	skeleton_archive_reset();
 	/* one copy of it, the top lower layer of every sandbox (initbin.c) */
 	if (init_ok && (r = initbin_layer_setup(G.base_dir)) < 0)
 		logmsg("init layer %s/init-layer: %s (sandboxes cannot start)", G.base_dir, strerror(-r));

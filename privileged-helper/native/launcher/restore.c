@@ -306,7 +306,7 @@ static char **criu_argv(const char *dir, const char *images, const char *log, co
 #define FMT(...) (v[k++] = b, b += sprintf(b, __VA_ARGS__) + 1)
 	ARG("criu"), ARG("restore"), ARG("-d"), ARG("-S");
 	ARG("--root"), FMT("%s/root", dir);
-	ARG("--images-dir"), ARG(images), ARG("-o"), ARG(log), ARG("-v4");
+	ARG("--images-dir"), ARG(images), ARG("-o"), ARG(log), ARG("-v2");
 	ARG("--pidfile"), FMT("%s/" PIDFILE, dir);
 	/* No --network-lock: criu restore ignores it and uses the method recorded by the dump (see
 	 * docs/launcher-protocol.md, "Restore"). */

@@ -83,6 +83,7 @@ void dump_done(struct sandbox *sb, int dumper_status);
  * memory only: a new launcher extracts as before. */
 void skeleton_archive_remember(const char *path);
 bool skeleton_archive_known(const char *path);
+void skeleton_archive_reset(void); /* at start, once G.base_dir is set */
 /* DUMPED: STAGE "" when done (stage DUMP_DONE), else the failed stage with ERRNO and MESSAGE; CRIU_NS / TAR_NS
  * the times */
 #define DUMP_DONE ST_COUNT

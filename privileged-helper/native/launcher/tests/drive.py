@@ -1305,20 +1305,19 @@ def external_key(mp):
 NET_KEY_NAME = 'sandbox-net'
 
 
-def criu_dump(init, images, leave_stopped=False, external_net=False):
+def criu_dump(init, images, leave_stopped=False):
     """criu dump run from here, as the helper did before the launcher's DUMP (send_dump below drives that
-    one). external_net: the netns is left out of the image (--external net[INODE]:KEY), a RESTORE with
-    NET_KEY gives a fresh one."""
+    one). The netns is left out of the image (--external net[INODE]:KEY), as the helper always does; a RESTORE
+    with NET_KEY gives a fresh one. (Our criu is built without nftables, so a netns it dumped itself would need
+    iptables-save, which setup does not install.)"""
     os.makedirs(images)
     log = images + '/dump.log'
     args = [CRIU, 'dump', '-t', str(init), '--images-dir', images, '-o', log, '-v4', '--tcp-established',
-            '--file-locks', '--network-lock', 'nftables', '--manage-cgroups=ignore']
+            '--file-locks', '--network-lock', 'skip', '--manage-cgroups=ignore']
     for m in devnull_masks(init):
         args += ['--external', 'mnt[%s]:%s' % (m, external_key(m))]
-    if external_net:  # a private lo-only netns: nothing to lock out (restore uses the dump's method)
-        ino = os.readlink('/proc/%d/ns/net' % init)[len('net:['):-1]
-        args += ['--external', 'net[%s]:%s' % (ino, NET_KEY_NAME)]
-        args[args.index('nftables')] = 'skip'
+    ino = os.readlink('/proc/%d/ns/net' % init)[len('net:['):-1]  # a private netns: nothing to lock out
+    args += ['--external', 'net[%s]:%s' % (ino, NET_KEY_NAME)]
     if leave_stopped:
         args.append('--leave-stopped')
     t0 = time.monotonic()
@@ -1335,19 +1334,19 @@ def archive_upper(name, dest):
                     STATE + '/sb/' + name + '/upper', '-cf', dest, '.'], check=True)
 
 
-def checkpoint(c, i, name, snap, leave_stopped=False, external_net=False):
+def checkpoint(c, i, name, snap, leave_stopped=False):
     """Dump sandbox i (killing it), archive its upper layer; returns the metadata RESTORE needs."""
     sp = spawned_of(c, i)
     init = sp['PID']
     masks = devnull_masks(init)
     images = snap + '/img'
-    ms = criu_dump(init, images, external_net=external_net)
+    ms = criu_dump(init, images)
     r = Result(c.L.wait_for(i, {EXIT}, 10))
     c.L.pop(i)
     archive_upper(name, snap + '/upper.tar')
     c.cleanup(name)
     return {'images': images, 'tar': snap + '/upper.tar', 'ms': ms, 'out': r.out, 'masks': masks,
-            'net_key': NET_KEY_NAME if external_net else None,
+            'net_key': NET_KEY_NAME,
             'pipes': {k: sp['PIPE_' + k.upper()].decode() for k in ('stdin', 'stdout', 'stderr', 'status')}}
 
 
@@ -1480,7 +1479,7 @@ def criu_external_netns_restore_gets_a_fresh_netns_and_the_listener_works(c):
     i, name = c.spawn(['/usr/bin/python3', '-u', '-c', COUNTER], flags=ALLOW_LISTEN)
     wait_counts(c, i, 3)
     old_ns = os.readlink('/proc/%d/ns/net' % spawned_of(c, i)['PID'])
-    meta = checkpoint(c, i, name, STATE + '/criu/xn1', external_net=True)
+    meta = checkpoint(c, i, name, STATE + '/criu/xn1')
     last = counts(meta['out'])[-1]
     rs = [send_restore(c, 'xn%d' % k, meta, 'xnet-%d' % k) for k in range(2)]
     nss = set()
@@ -1611,6 +1610,17 @@ def criu_dump_of_a_skeleton_layer_restores_without_tar_and_looks_fresh(c):
     r = exec_in(c, j, ['/bin/sh', '-c', 'ls -ln --time-style=+ /dev /tmp'])
     assert r.status == 0 and r.out == fresh.out, (r.out, fresh.out)
     kill_and_cleanup(c, j, 'sk1r')
+    # the first skeleton dump's archive is canned, with the origin of its /tmp; a second one copies it
+    canned = STATE + '/base/skeleton-upper.tar'
+    assert open(canned, 'rb').read() == open(meta['tar'], 'rb').read()
+    assert os.getxattr(canned, 'trusted.ai-sandbox.origin') is not None
+    meta3, out3 = dump_counter(c, ['/usr/bin/python3', '-u', '-c', QUIET_COUNTER], STATE + '/criu/sk3')
+    assert open(meta3['tar'], 'rb').read() == open(canned, 'rb').read()
+    j, log = restore_logging(c, 'sk3r', meta3, 'skel-3')
+    assert any('skeleton layer' in l for l in log), log
+    got = wait_counts(c, j, 2)
+    assert got[0] == counts(out3)[-1] + 1, (counts(out3)[-1], got[:2])
+    kill_and_cleanup(c, j, 'sk3r')
     # a file in /tmp: no skeleton, the archive is extracted and the file is back
     meta, _ = dump_counter(c, ['/usr/bin/python3', '-u', '-c', 'open("/tmp/f", "w").write("kept\\n")\n' + QUIET_COUNTER],
                            STATE + '/criu/sk2')
@@ -1692,16 +1702,16 @@ def criu_restore_of_a_corrupted_image_fails_and_leaves_nothing(c):
         assert not os.path.exists(STATE + '/sb/bad3')
 
 
-def criu_bench(c, n, external_net=False):
+def criu_bench(c, n):
     """Idle python3: criu dump time, RESTORE -> SPAWNED time, image size."""
     criu_ready()
-    tag = 'x' if external_net else 'd'
+    tag = 'x'
     dumps, rests, sizes = [], [], []
     for k in range(n):
         i, name = c.spawn(['/usr/bin/python3', '-c', 'import time\nwhile True: time.sleep(3600)\n'], name='cb%s%d' % (tag, k))
         spawned_of(c, i)
         time.sleep(0.2)
-        meta = checkpoint(c, i, name, STATE + '/criu/bench%s%d' % (tag, k), external_net=external_net)
+        meta = checkpoint(c, i, name, STATE + '/criu/bench%s%d' % (tag, k))
         dumps.append(meta['ms'])
         sizes.append(sum(os.path.getsize(os.path.join(meta['images'], f)) for f in os.listdir(meta['images'])))
         j, cg2, procs = send_restore(c, 'cbr%s%d' % (tag, k), meta, 'bench')
@@ -1715,8 +1725,8 @@ def criu_bench(c, n, external_net=False):
             shutil.copy(meta['images'] + '/dump.log', keep + '/dump.log')
             shutil.copy(STATE + '/criu/restore-cbr%s%d.log' % (tag, k), keep + '/restore.log')
         shutil.rmtree(STATE + '/criu/bench%s%d' % (tag, k))
-    print('criu (%s netns), idle python3 x%d: dump p50 %.1f p90 %.1f ms | RESTORE->SPAWNED p50 %.1f p90 %.1f ms | '
-          'images p50 %.2f MB (+ upper.tar)' % ('external' if external_net else 'dumped', n, pct(dumps, 50), pct(dumps, 90), pct(rests, 50), pct(rests, 90),
+    print('criu, idle python3 x%d: dump p50 %.1f p90 %.1f ms | RESTORE->SPAWNED p50 %.1f p90 %.1f ms | '
+          'images p50 %.2f MB (+ upper.tar)' % (n, pct(dumps, 50), pct(dumps, 90), pct(rests, 50), pct(rests, 90),
                                                pct(sizes, 50) / 1e6))
 
 
@@ -1824,10 +1834,8 @@ def main():
         if args.bench or args.criu_bench:
             if args.bench:
                 bench(c, args.bench)
-            if args.criu_bench:  # both ways, interleaved runs would share the noise: one after the other
-                modes = os.environ.get('DRIVE_CRIU_MODES', 'dumped,external').split(',')
-                for m in modes:  # DRIVE_CRIU_MODES=dumped for a launcher without NET_KEY
-                    criu_bench(c, args.criu_bench, external_net=m == 'external')
+            if args.criu_bench:
+                criu_bench(c, args.criu_bench)
         else:
             for t in TESTS:
                 if args.only and args.only not in t.__name__:
