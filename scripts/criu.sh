@@ -20,12 +20,15 @@ MIN_MAJOR=4 MIN_MINOR=2
 SRC_LIST=/var/cache/ai-sandbox/apt/ai-sandbox-src.sources
 DEB_SOURCES=/etc/apt/sources.list.d/debian.sources
 BUILD_DEPS=(build-essential pkg-config protobuf-c-compiler libprotobuf-c-dev libprotobuf-dev
-  protobuf-compiler python3-protobuf libnl-3-dev libnet1-dev libcap-dev libbsd-dev libnftables-dev
+  protobuf-compiler python3-protobuf libnl-3-dev libnet1-dev libcap-dev libbsd-dev
   libaio-dev uuid-dev patch)
 # Build options beyond the prefix and run dir. NO_GNUTLS=1: without TLS for the page server, which we
 # never use; GnuTLS and its 8 dependencies were 9 of criu's 25 shared libraries, and loading them cost
 # ~2 ms of every criu run here (`criu --version` 4.3 -> 2.1 ms), once per checkpoint, restore and fork.
-BUILD_OPTS=(NO_GNUTLS=1)
+# NO_LIBBPF=1 NO_NFTABLES=1 (our patch 0007): without BPF map dumping (seccomp keeps bpf() out of every
+# sandbox) and the nftables network lock (our dumps leave the sandbox's private netns out and lock
+# nothing, see docs/launcher-protocol.md "Restore"): 9 more libraries, ~1.7 ms of every criu run.
+BUILD_OPTS=(NO_GNUTLS=1 NO_LIBBPF=1 NO_NFTABLES=1)
 # Our patches on top of Debian's source (scripts/criu-patches/*.patch) and the options: their hash is
 # recorded in the prefix, so a changed patch set or option rebuilds.
 PATCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/criu-patches"
