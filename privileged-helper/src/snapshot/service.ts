@@ -43,7 +43,7 @@ async function initSettled(pid: number): Promise<void> {
   const deadline = Date.now() + 2000;
   while (!initIsSettled(pid)) {
     if (Date.now() > deadline) throw new AppError('SNAPSHOT_FAILED', `the sandbox init (pid ${pid}) has not settled yet: try again`, { retryable: true });
-    await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 1));
   }
 }
 
