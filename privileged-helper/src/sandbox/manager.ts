@@ -479,6 +479,11 @@ export class SandboxManager {
     this.launcher.resize(this.launcherIdOf(target), rows, cols);
   }
 
+  /** Run a latency-bound operation (checkpoint, restore, fork) with warm-slot refills held off until it ends. */
+  holdRefills<T>(fn: () => Promise<T>): Promise<T> {
+    return this.warm.holdRefills(fn);
+  }
+
   /** Stop everything (helper shutdown): SIGKILL, wait for the exits, release. */
   async shutdown(): Promise<void> {
     await this.warm.close();

@@ -60,6 +60,46 @@ describe('WarmPool refill timing', () => {
     expect(prepared).toHaveLength(5);
   });
 
+  it('holds a due top-up off while a checkpoint or restore runs, and schedules it when the last one ends', async () => {
+    const { pool, prepared } = setup(4);
+    pool.fill();
+    await vi.advanceTimersByTimeAsync(0);
+    pool.take(); // 3 of 4: top-up due in 50 ms
+    await vi.advanceTimersByTimeAsync(30);
+    let endOuter!: () => void;
+    let endInner!: () => void;
+    const outer = pool.holdRefills(() => new Promise<void>((r) => (endOuter = r)));
+    const inner = pool.holdRefills(() => new Promise<void>((r) => (endInner = r)));
+    pool.take(); // 2 of 4 inside the hold: low, still no refill
+    await vi.advanceTimersByTimeAsync(200);
+    expect(prepared).toHaveLength(4);
+    endInner();
+    await inner;
+    await vi.advanceTimersByTimeAsync(100);
+    expect(prepared).toHaveLength(4); // the outer one still runs
+    endOuter();
+    await outer;
+    await vi.advanceTimersByTimeAsync(9);
+    expect(prepared).toHaveLength(4);
+    await vi.advanceTimersByTimeAsync(1); // low: 10 ms after the hold
+    expect(prepared).toHaveLength(6);
+  });
+
+  it('a held operation that fails still lets the refill come after it', async () => {
+    const { pool, prepared } = setup(2);
+    pool.fill();
+    await vi.advanceTimersByTimeAsync(0);
+    const failing = pool.holdRefills(async () => {
+      pool.take();
+      throw new Error('restore failed');
+    });
+    await expect(failing).rejects.toThrow('restore failed');
+    await vi.advanceTimersByTimeAsync(9);
+    expect(prepared).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(prepared).toHaveLength(3);
+  });
+
   it('an empty pool gives no slot, and the start goes cold', async () => {
     const { pool } = setup(0);
     pool.fill();

@@ -55,7 +55,11 @@ export class SnapshotService {
     private readonly restoreLogs: string,
   ) {}
 
-  async checkpoint(name: string, opts: { leaveRunning: boolean; label?: string | undefined }): Promise<SnapshotInfo> {
+  checkpoint(name: string, opts: { leaveRunning: boolean; label?: string | undefined }): Promise<SnapshotInfo> {
+    return this.manager.holdRefills(() => this.checkpointNow(name, opts));
+  }
+
+  private async checkpointNow(name: string, opts: { leaveRunning: boolean; label?: string | undefined }): Promise<SnapshotInfo> {
     const criu = requireCriu();
     const sb = this.manager.get(name);
     requireStatus(name, sb.status, 'checkpoint');
@@ -132,7 +136,11 @@ export class SnapshotService {
   }
 
   /** Continue from a snapshot as a new sandbox. Checksums are verified first; a failure leaves nothing. */
-  async restore(snapshotId: string, opts: { name?: string | undefined } & LaunchOptions): Promise<{ sandbox: Sandbox; pid: number }> {
+  restore(snapshotId: string, opts: { name?: string | undefined } & LaunchOptions): Promise<{ sandbox: Sandbox; pid: number }> {
+    return this.manager.holdRefills(() => this.restoreNow(snapshotId, opts));
+  }
+
+  private async restoreNow(snapshotId: string, opts: { name?: string | undefined } & LaunchOptions): Promise<{ sandbox: Sandbox; pid: number }> {
     const criu = requireCriu();
     const meta = await this.store.verify(snapshotId);
     const spec: SandboxSpec = { ...meta.spec, name: opts.name };
