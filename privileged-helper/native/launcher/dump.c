@@ -127,7 +127,7 @@ static char **dump_argv(pid_t pid, const char *images, const char *log, char **e
 	}
 	const char *fixed[] = { "criu", "dump", "-t", pidbuf, "--images-dir", images, "-o", log, "-v2",
 				"--tcp-established", "--file-locks", "--manage-cgroups=ignore", "--leave-stopped",
-				"--network-lock", "skip" };
+				"--network-lock", "skip", "--no-hw-breakpoints" /* patch 0009, docs/criu-notes.md */ };
 	size_t nf = sizeof fixed / sizeof *fixed, n = nf + 2 * n_external + (net_key ? 2 : 0), bytes = 0;
 	for (size_t i = 0; i < nf; i++)
 		bytes += strlen(fixed[i]) + 1;

@@ -312,6 +312,9 @@ static char **criu_argv(const char *dir, const char *images, const char *log, co
 	 * docs/launcher-protocol.md, "Restore"). */
 	ARG("--tcp-established"), ARG("--file-locks");
 	ARG("--manage-cgroups=ignore");
+	/* our patch 0009: trace the restorer to its sigreturn instead of a hardware breakpoint, whose
+	 * first use after ~1 s costs the kernel 6-12 ms here (docs/criu-notes.md) */
+	ARG("--no-hw-breakpoints");
 	for (int i = 0; i < 4; i++) /* the names are checked: pipe:[digits], at most 30 bytes */
 		ARG("--inherit-fd"), FMT("fd[%d]:%.*s", INHERIT_FD0 + i, (int)(strchr(inherit[i], ']') - inherit[i] + 1),
 					 inherit[i]);

@@ -983,6 +983,10 @@ def netns_pool_disabled(path):
         lines = [l.strip() for l in r.out.decode().splitlines()]
         assert r.status == 0 and lines[1:] == ['lo'], r
         assert lines[0] != os.readlink('/proc/self/ns/net'), r
+        # made with CLONE_NEWNET from the launcher's namespace: it shares the host's TCP table (a
+        # negative size says so), as a sandbox did before the pool had a nursery
+        r = c.run(['/bin/cat', '/proc/sys/net/ipv4/tcp_ehash_entries'])
+        assert r.status == 0 and int(r.out.decode()) < 0, r
         # a warm slot with no pool to take from makes its own namespace at SPAWN
         i, name = c.prepare()
         c.spawn_into(i, name, ['/bin/sh', '-c', 'readlink /proc/self/ns/net; tail -n +3 /proc/net/dev | cut -d: -f1'])
@@ -1104,6 +1108,21 @@ def netns_pool_sandbox_gets_a_fresh_namespace_with_only_lo(c):
     assert lines[2] == "['lo']", r
     # handed over, not kept: the launcher no longer holds it
     assert ns not in launcher_net_fds(c.L)
+
+
+@test
+def netns_pool_namespace_has_its_own_small_tcp_hash(c):
+    """Pooled namespaces come from the maker's nursery, where tcp_child_ehash_entries is set: each gets
+    its own 4096-bucket TCP table (a sock_diag dump, done by every criu dump, walks that instead of the
+    host's), and the host's own setting is left as it was."""
+    knob = '/proc/sys/net/ipv4/tcp_child_ehash_entries'
+    with open(knob) as f:
+        before = f.read()
+    wait_pool(c.L, POOL_DEFAULT)
+    r = c.run(['/bin/cat', '/proc/sys/net/ipv4/tcp_ehash_entries', '/proc/sys/net/ipv4/tcp_max_tw_buckets'])
+    assert r.status == 0 and r.out.decode().split() == ['4096', '2048'], r
+    with open(knob) as f:
+        assert f.read() == before, 'the host netns tcp_child_ehash_entries changed'
 
 
 @test
@@ -1313,7 +1332,7 @@ def criu_dump(init, images, leave_stopped=False):
     os.makedirs(images)
     log = images + '/dump.log'
     args = [CRIU, 'dump', '-t', str(init), '--images-dir', images, '-o', log, '-v4', '--tcp-established',
-            '--file-locks', '--network-lock', 'skip', '--manage-cgroups=ignore']
+            '--no-hw-breakpoints', '--file-locks', '--network-lock', 'skip', '--manage-cgroups=ignore']
     for m in devnull_masks(init):
         args += ['--external', 'mnt[%s]:%s' % (m, external_key(m))]
     ino = os.readlink('/proc/%d/ns/net' % init)[len('net:['):-1]  # a private netns: nothing to lock out
