@@ -34,6 +34,19 @@ async function startAndWait(client: HelperClient, name: string, command: string[
   await waitOutput(client, r.stream!, text);
 }
 
+/**
+ * Where one checkpoint's time went, from the timings the helper records in the snapshot's meta.json:
+ * waiting for the init to settle, criu dump, archiving the upper layer, checksumming the files; `other`
+ * is the rest of the request (ending the tree, the socket round trip).
+ */
+function checkpointPhases(snapshotsDir: string, id: string, totalMs: number): Record<string, number> {
+  const meta = JSON.parse(fs.readFileSync(path.join(snapshotsDir, id, 'meta.json'), 'utf8')) as { timings?: Record<string, number> };
+  const t = meta.timings ?? {};
+  const phases: Record<string, number> = { settle: t.prepareMs ?? 0, 'criu dump': t.dumpMs ?? 0, archive: t.archiveMs ?? 0, checksums: t.commitMs ?? 0 };
+  phases.other = totalMs - Object.values(phases).reduce((a, b) => a + b, 0);
+  return phases;
+}
+
 export async function run(ctx: BenchContext): Promise<BenchResult> {
   const q = ctx.options.quick;
   const runs = ctx.options.runs ?? (q ? 3 : 15);
@@ -42,11 +55,13 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
   const problems: string[] = [];
   let n = 0;
   const fresh = (p: string) => `${p}${n++}`;
-  const cases: Record<string, { checkpoint: Summary; restore: Summary; imageMB: number }> = {};
+  const cases: Record<string, { checkpoint: Summary; restore: Summary; imageMB: number; phases: Record<string, number> }> = {};
+  const snapshotsDir = path.join(ph.helper.env.AI_SANDBOX_STATE_ROOT!, 'snapshots');
   try {
     for (const [label, cmd] of [['idle python3', IDLE], ['python3 holding 100 MB', BIG]] as const) {
       const cp: number[] = [];
       const rs: number[] = [];
+      const phases: Record<string, number[]> = {};
       let imageMB = 0;
       for (let i = 0; i < runs; i++) {
         if (ctx.aborted) throw new Aborted();
@@ -54,8 +69,10 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
         await startAndWait(client, name, [...cmd], 'ready');
         let t = nowMs();
         const snap = await client.call('snapshot.checkpoint', { name, leaveRunning: false });
-        cp.push(nowMs() - t);
+        const total = nowMs() - t;
+        cp.push(total);
         imageMB = snap.sizeBytes / 1e6;
+        for (const [phase, ms] of Object.entries(checkpointPhases(snapshotsDir, snap.id, total))) (phases[phase] ??= []).push(ms);
         const restored = fresh('rs');
         t = nowMs();
         await client.call('snapshot.restore', { snapshot: snap.id, name: restored });
@@ -63,7 +80,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
         for (const s of [name, restored]) await client.call('sandbox.remove', { name: s, force: true });
         await client.call('snapshot.remove', { snapshot: snap.id });
       }
-      cases[label] = { checkpoint: summarize(cp), restore: summarize(rs), imageMB };
+      cases[label] = { checkpoint: summarize(cp), restore: summarize(rs), imageMB, phases: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, summarize(v).p50])) };
       ctx.log(`${label}: checkpoint p50 ${fmt(cases[label]!.checkpoint.p50)} ms, restore p50 ${fmt(cases[label]!.restore.p50)} ms`);
     }
 
@@ -132,6 +149,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
             [label, 'checkpoint', String(c.checkpoint.n), fmt(c.checkpoint.p50), fmt(c.checkpoint.p90), fmt(c.imageMB)],
             [label, 'restore', String(c.restore.n), fmt(c.restore.p50), fmt(c.restore.p90), ''],
           ]),
+          notes: Object.entries(cases).map(([label, c]) => `${label}, checkpoint p50 by phase: ${Object.entries(c.phases).map(([k, v]) => `${k} ${fmt(v)}`).join(', ')} ms`),
         },
         {
           title: 'Fork and warm start, ms',
@@ -146,7 +164,7 @@ export async function run(ctx: BenchContext): Promise<BenchResult> {
       ],
       targets,
       data: {
-        cases: Object.fromEntries(Object.entries(cases).map(([k, v]) => [k, { checkpoint: roundSummary(v.checkpoint), restore: roundSummary(v.restore), imageMB: v.imageMB }])),
+        cases: Object.fromEntries(Object.entries(cases).map(([k, v]) => [k, { checkpoint: roundSummary(v.checkpoint), restore: roundSummary(v.restore), imageMB: v.imageMB, checkpointPhasesP50: v.phases }])),
         fork10: roundSummary(forkS),
         agentCold: roundSummary(coldS),
         agentWarm: roundSummary(warmS),

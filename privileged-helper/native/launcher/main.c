@@ -41,7 +41,7 @@ static char **done_dirs; /* tmpfs of exited sandboxes, mounted until CLEANUP (sn
 static uint32_t n_done_dirs, cap_done_dirs;
 /* sandboxes/execs between SPAWN/EXEC and their execve: netns refills wait for 0. A PREPARE in progress
  * does not count: warm slots are background work themselves and must not delay refills. */
-static uint32_t n_setup;
+static uint32_t n_busy;
 #define STDIN_SLOT 0xffffffu
 #define POOL_SLOT 0xfffffeu
 
@@ -156,12 +156,15 @@ void ev_prepare_failed(uint32_t id, unsigned stage, int err, const char *msg)
 
 /* ------------------------------------------------------------------ sandbox table */
 
+/* a start, a dump or a restore in progress: netns refills wait for them (see the loop) */
+static bool busy(enum sb_state s)
+{
+	return s == S_SETUP || s == S_DUMPING || s == S_RESTORING;
+}
+
 void sb_set_state(struct sandbox *sb, enum sb_state state)
 {
-	if (sb->state == S_SETUP)
-		n_setup--;
-	if (state == S_SETUP)
-		n_setup++;
+	n_busy = n_busy - busy(sb->state) + busy(state);
 	sb->state = state;
 }
 
@@ -305,7 +308,7 @@ void sb_close(int *fd)
 
 void sb_release(struct sandbox *sb)
 {
-	if (sb->state == S_SETUP)
+	if (busy(sb->state))
 		sb_set_state(sb, S_FAILING);
 	sb_close(&sb->pidfd);
 	sb_close(&sb->plan_fd);
@@ -892,7 +895,8 @@ int main(int argc, char **argv)
 	}
 	logmsg("ready: state dir %s, landlock ABI %d, netns pool %u", G.state_dir, G.landlock_abi, pool_size);
 	for (;;) {
-		if (!n_setup) /* refills must not compete with a sandbox start for CPU or rtnl */
+		/* refills must not compete with a sandbox start, a criu dump or a restore for CPU or rtnl */
+		if (!n_busy)
 			netns_pool_refill();
 		struct epoll_event evs[64];
 		int n = epoll_wait(epfd, evs, 64, -1);
