@@ -78,7 +78,6 @@ export class SnapshotService {
     const { leaveRunning } = opts;
     let stopped = false;
     try {
-      const processes = processTree(sb);
       const externalMounts = [
         ...devNullMasks(sb.pid).map((target) => ({ target, key: externalKey(target), source: '/dev/null' })),
         ...sb.spec.mounts.map((m) => ({ target: path.posix.normalize(m.target), key: externalKey(m.target), source: m.source })),
@@ -88,7 +87,17 @@ export class SnapshotService {
       // The launcher runs criu dump (the tree left stopped) and then tars the upper layer: one point
       // in time, in a child that forks far cheaper than this process (see native/launcher/dump.c).
       stopped = true;
-      const { criuMs: dumpMs, tarMs: archiveMs } = await this.launcher.dump(sb.launcherId, dumpPlan(criu, dir, externalMounts));
+      const dumping = this.launcher.dump(sb.launcherId, dumpPlan(criu, dir, externalMounts));
+      // read while criu works (in another process); kept if the tree is still the one criu stopped.
+      // Nothing may throw before the dump is awaited: the catch below would remove its directory.
+      let processes: TreeEntry[] | null = null;
+      try {
+        processes = processTree(sb);
+      } catch {
+        // read again below
+      }
+      const { criuMs: dumpMs, tarMs: archiveMs } = await dumping;
+      if (!processes || !samePids(processes, sb)) processes = processTree(sb);
       if (leaveRunning) {
         continueTree(sb);
         stopped = false;
@@ -106,7 +115,7 @@ export class SnapshotService {
         pipes: sb.pipes,
         externalMounts,
         netKey: NET_KEY,
-        processes,
+        processes: processes.map(({ hostPid: _host, ...e }) => e),
         memoryBytes: imagesMemory(path.join(dir, 'img')),
         timings: { prepareMs: round(t0 - tStart), dumpMs: round(dumpMs), archiveMs: round(archiveMs) },
       });
@@ -216,8 +225,10 @@ function dumpPlan(criu: { binary: string }, dir: string, externalMounts: Externa
   };
 }
 
-/** The sandbox's processes as seen inside it (pid namespace numbers). */
-function processTree(sb: Sandbox): ProcessEntry[] {
+type TreeEntry = ProcessEntry & { hostPid: number };
+
+/** The sandbox's processes as seen inside it (pid namespace numbers), with their host pids. */
+function processTree(sb: Sandbox): TreeEntry[] {
   const hostToNs = new Map<number, number>();
   const entries: Array<{ host: number; ppidHost: number; comm: string; cmdline: string }> = [];
   for (const pid of sb.cgroup?.pids() ?? []) {
@@ -236,7 +247,16 @@ function processTree(sb: Sandbox): ProcessEntry[] {
       // exited meanwhile
     }
   }
-  return entries.map((e) => ({ pid: hostToNs.get(e.host)!, ppid: hostToNs.get(e.ppidHost) ?? 0, comm: e.comm, cmdline: e.cmdline })).sort((a, b) => a.pid - b.pid);
+  return entries
+    .map((e) => ({ pid: hostToNs.get(e.host)!, ppid: hostToNs.get(e.ppidHost) ?? 0, comm: e.comm, cmdline: e.cmdline, hostPid: e.host }))
+    .sort((a, b) => a.pid - b.pid);
+}
+
+/** Whether the sandbox still has exactly the processes of `tree` (once criu stopped it, it cannot change). */
+function samePids(tree: TreeEntry[], sb: Sandbox): boolean {
+  const now = (sb.cgroup?.pids() ?? []).slice().sort((a, b) => a - b);
+  const then = tree.map((e) => e.hostPid).sort((a, b) => a - b);
+  return now.length === then.length && now.every((p, i) => p === then[i]);
 }
 
 /** Paths the launcher masked with the host's /dev/null: CRIU dumps them as external mounts. */
