@@ -386,8 +386,22 @@ export class SandboxManager {
       await this.stop(name, 0);
       if (sb.autoRemove) return sb.settled; // onGone removes it
     }
-    await this.release(sb);
-    this.forget(sb);
+    // once: a checkpoint's end and the init's reaping may both ask for an autoRemove sandbox
+    await (sb.removing ??= (async () => {
+      await this.release(sb);
+      this.forget(sb);
+    })());
+  }
+
+  /**
+   * A checkpoint without --leave-running ends the tree once its snapshot is committed: SIGKILL to its
+   * init, which criu left stopped. Nothing in it can run again, so (as with a command's early status)
+   * the report goes out now; the host resources go once the init is gone (onGone), which takes the
+   * kernel a few ms more (the tree's memory, the namespaces and their mounts).
+   */
+  endForCheckpoint(sb: Sandbox): Promise<void> {
+    this.launcher.kill(sb.launcherId, osConstants.signals.SIGKILL);
+    return (sb.finishing ??= this.finish(sb, osConstants.signals.SIGKILL, 0, process.hrtime.bigint()));
   }
 
   /** Give back everything a stopped sandbox holds on the host, once its init is gone. */

@@ -44,6 +44,8 @@ export class Sandbox {
   readonly createdAt = new Date();
   /** the exit report in the making: from the command's early status, or else when the init is gone */
   finishing: Promise<void> | null = null;
+  /** its removal in progress (release, then forget): asked twice, done once */
+  removing: Promise<void> | null = null;
   /** the launcher reaped its init (or it never ran): the namespaces are gone, its cgroup can go */
   readonly gone: Promise<void>;
   markGone!: () => void;

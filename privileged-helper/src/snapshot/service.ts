@@ -8,7 +8,6 @@
  * helper's own records.
  */
 import fs from 'node:fs';
-import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import { AppError } from '../errors/app-error.js';
 import type { DumpPlan, Launcher } from '../launcher/launcher.js';
@@ -122,10 +121,8 @@ export class SnapshotService {
       if (!leaveRunning) {
         // only now that the snapshot is safe: the tree ends, reported as `checkpointed`
         sb.checkpointing.ended = true;
-        const exited = this.manager.wait(name);
-        this.launcher.kill(sb.launcherId, osConstants.signals.SIGKILL);
         stopped = false;
-        await exited;
+        await this.manager.endForCheckpoint(sb);
       }
       sb.restoredFrom = id;
       return infoOf(meta);
@@ -136,7 +133,8 @@ export class SnapshotService {
     } finally {
       sb.checkpointing = null;
       if (sb.status === 'checkpointing') sb.move('checkpointed');
-      if (sb.status === 'stopped' && sb.autoRemove) await this.manager.remove(name, false).catch(() => undefined);
+      // once its init is gone (the answer does not wait for the kernel's teardown)
+      if (sb.status === 'stopped' && sb.autoRemove) void this.manager.remove(name, false).catch(() => undefined);
     }
   }
 
