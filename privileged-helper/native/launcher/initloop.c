@@ -69,6 +69,8 @@ void init_loop_for(pid_t cmd, int status_fd, unsigned ms)
 		struct timespec ts = { .tv_sec = left / 1000000000LL, .tv_nsec = left % 1000000000LL };
 		siginfo_t si;
 		int sig = sigtimedwait(&all, &si, &ts);
+		if (sig == INIT_SIG_SETTLE_NOW)
+			return;
 		if (sig >= 0)
 			on_signal(sig, cmd, status_fd);
 	}

@@ -24,8 +24,8 @@ import type { SnapshotStore } from './store.js';
 const NET_KEY = 'sandbox-net';
 
 /**
- * The init re-executes its in-sandbox binary right after starting the command, and the new image holds
- * the launcher's pidfd for a moment: dump only after both.
+ * The init re-executes its in-sandbox binary ~20 ms after starting the command (at once when sent
+ * INIT_SIG_SETTLE_NOW), and the new image holds the launcher's pidfd for a moment: dump only after both.
  */
 function initIsSettled(pid: number): boolean {
   if (fs.readlinkSync(`/proc/${pid}/exe`) !== '/.ai-sandbox/init') return false;
@@ -38,8 +38,18 @@ function initIsSettled(pid: number): boolean {
   });
 }
 
+/** native/launcher/initloop.h INIT_SIG_SETTLE_NOW: the init re-execs at once instead of ~20 ms after its start */
+const INIT_SIG_SETTLE_NOW = 63;
+
 async function initSettled(pid: number): Promise<void> {
   const deadline = Date.now() + 2000;
+  if (!initIsSettled(pid)) {
+    try {
+      process.kill(pid, INIT_SIG_SETTLE_NOW);
+    } catch {
+      // ended meanwhile: the dump reports it
+    }
+  }
   while (!initIsSettled(pid)) {
     if (Date.now() > deadline) throw new AppError('SNAPSHOT_FAILED', `the sandbox init (pid ${pid}) has not settled yet: try again`, { retryable: true });
     await new Promise((r) => setTimeout(r, 1));

@@ -1208,6 +1208,22 @@ def init_reexecs_only_after_the_command_ran_a_while(c):
 
 
 @test
+def init_settles_on_request_and_ignores_the_request_afterwards(c):
+    """INIT_SIG_SETTLE_NOW (63), which a checkpoint sends, makes the init re-exec at once; once re-exec'd
+    the init ignores it: the command neither gets it nor is disturbed, and its status still comes."""
+    i, name = c.spawn(['/bin/sh', '-c', 'trap "echo got63" RTMAX-1; echo up; sleep 0.3; echo done; exit 5'])
+    init = spawned_of(c, i)['PID']
+    os.kill(init, 63)
+    init_settled(init)
+    assert os.readlink('/proc/%d/exe' % init) == '/.ai-sandbox/init'
+    os.kill(init, 63)
+    r = Result(c.L.wait_for(i, {EXIT}, 10))
+    c.L.pop(i)
+    assert r.status >> 8 == 5 and b'got63' not in r.out and b'done' in r.out, r
+    c.cleanup(name)
+
+
+@test
 def init_maps_only_files_inside_the_sandbox(c):
     i, name = c.spawn(['/bin/sh', '-c', 'echo up; exec sleep 100'], uid=1000, gid=1000)
     c.L.wait_for(i, {OUTPUT})
