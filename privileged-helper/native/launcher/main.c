@@ -39,8 +39,9 @@ static struct sandbox **table;
 static uint32_t table_cap;
 static char **done_dirs; /* tmpfs of exited sandboxes, mounted until CLEANUP (snapshots read upper/) */
 static uint32_t n_done_dirs, cap_done_dirs;
-/* sandboxes/execs between SPAWN/EXEC and their execve: netns refills wait for 0. A PREPARE in progress
- * does not count: warm slots are background work themselves and must not delay refills. */
+/* sandboxes/execs between SPAWN/EXEC and their execve, and DUMPs and RESTOREs running (busy() below):
+ * netns refills wait for 0. A PREPARE in progress does not count: warm slots are background work
+ * themselves and must not delay refills. */
 static uint32_t n_busy;
 #define STDIN_SLOT 0xffffffu
 #define POOL_SLOT 0xfffffeu
@@ -156,7 +157,7 @@ void ev_prepare_failed(uint32_t id, unsigned stage, int err, const char *msg)
 
 /* ------------------------------------------------------------------ sandbox table */
 
-/* a start, a dump or a restore in progress: netns refills wait for them (see the loop) */
+/* counted in n_busy */
 static bool busy(enum sb_state s)
 {
 	return s == S_SETUP || s == S_DUMPING || s == S_RESTORING;

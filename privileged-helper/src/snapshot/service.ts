@@ -96,17 +96,9 @@ export class SnapshotService {
       // The launcher runs criu dump (the tree left stopped) and then tars the upper layer: one point
       // in time, in a child that forks far cheaper than this process (see native/launcher/dump.c).
       stopped = true;
-      const dumping = this.launcher.dump(sb.launcherId, dumpPlan(criu, dir, externalMounts));
-      // read while criu works (in another process); kept if the tree is still the one criu stopped.
-      // Nothing may throw before the dump is awaited: the catch below would remove its directory.
-      let processes: TreeEntry[] | null = null;
-      try {
-        processes = processTree(sb);
-      } catch {
-        // read again below
-      }
-      const { criuMs: dumpMs, tarMs: archiveMs } = await dumping;
-      if (!processes || !samePids(processes, sb)) processes = processTree(sb);
+      const { criuMs: dumpMs, tarMs: archiveMs } = await this.launcher.dump(sb.launcherId, dumpPlan(criu, dir, externalMounts));
+      // read while criu has left the tree stopped: exactly the processes (and command lines) it dumped
+      const processes = processTree(sb);
       if (leaveRunning) {
         continueTree(sb);
         stopped = false;
@@ -124,7 +116,7 @@ export class SnapshotService {
         pipes: sb.pipes,
         externalMounts,
         netKey: NET_KEY,
-        processes: processes.map(({ hostPid: _host, ...e }) => e),
+        processes,
         memoryBytes: imagesMemory(path.join(dir, 'img')),
         timings: { prepareMs: round(t0 - tStart), dumpMs: round(dumpMs), archiveMs: round(archiveMs) },
       });
@@ -233,10 +225,8 @@ function dumpPlan(criu: { binary: string }, dir: string, externalMounts: Externa
   };
 }
 
-type TreeEntry = ProcessEntry & { hostPid: number };
-
-/** The sandbox's processes as seen inside it (pid namespace numbers), with their host pids. */
-function processTree(sb: Sandbox): TreeEntry[] {
+/** The sandbox's processes as seen inside it (pid namespace numbers). */
+function processTree(sb: Sandbox): ProcessEntry[] {
   const hostToNs = new Map<number, number>();
   const entries: Array<{ host: number; ppidHost: number; comm: string; cmdline: string }> = [];
   for (const pid of sb.cgroup?.pids() ?? []) {
@@ -255,16 +245,7 @@ function processTree(sb: Sandbox): TreeEntry[] {
       // exited meanwhile
     }
   }
-  return entries
-    .map((e) => ({ pid: hostToNs.get(e.host)!, ppid: hostToNs.get(e.ppidHost) ?? 0, comm: e.comm, cmdline: e.cmdline, hostPid: e.host }))
-    .sort((a, b) => a.pid - b.pid);
-}
-
-/** Whether the sandbox still has exactly the processes of `tree` (once criu stopped it, it cannot change). */
-function samePids(tree: TreeEntry[], sb: Sandbox): boolean {
-  const now = (sb.cgroup?.pids() ?? []).slice().sort((a, b) => a - b);
-  const then = tree.map((e) => e.hostPid).sort((a, b) => a - b);
-  return now.length === then.length && now.every((p, i) => p === then[i]);
+  return entries.map((e) => ({ pid: hostToNs.get(e.host)!, ppid: hostToNs.get(e.ppidHost) ?? 0, comm: e.comm, cmdline: e.cmdline })).sort((a, b) => a.pid - b.pid);
 }
 
 /** Paths the launcher masked with the host's /dev/null: CRIU dumps them as external mounts. */
